@@ -1,0 +1,211 @@
+"""The reader API: thin views that check visibility, validate, call one service and answer."""
+from __future__ import annotations
+
+from django.http import FileResponse, Http404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import selectors, services
+from .models import Assignment, Project, Radiograph
+from .serializers import (
+    AreaSerializer,
+    AssignmentSubmitSerializer,
+    AssignmentSummarySerializer,
+    GradeBulkSaveSerializer,
+    GradeSerializer,
+    LandmarkSerializer,
+    LeadAssignmentSerializer,
+    OwnGradeSerializer,
+    ProjectSerializer,
+    RadiographSerializer,
+)
+from .services import GradeInput
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus a JSON body for errors Django would answer with an HTML page."""
+    from django.core.exceptions import RequestDataTooBig
+
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "Request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return drf_exception_handler(exc, context)
+
+
+def _project_or_404(request: Request, project_id: int) -> Project:
+    project = selectors.project_list_visible(user=request.user).filter(pk=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+def _assignment_or_404(request: Request, assignment_id: int) -> Assignment:
+    # Another reader's assignment answers exactly like a missing one: its existence is not revealed.
+    assignment = selectors.assignment_get_for_reader(user=request.user, assignment_id=assignment_id)
+    if assignment is None:
+        raise Http404("No such assignment.")
+    return assignment
+
+
+def _areas_by_code(radiograph: Radiograph) -> dict:
+    return {area.code: area for area in selectors.area_list_for(radiograph=radiograph)}
+
+
+class ProjectListApi(APIView):
+    @extend_schema(responses=ProjectSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        projects = selectors.project_list_visible(user=request.user).select_related("scheme")
+        roles = {project.pk: selectors.project_role(user=request.user, project=project) for project in projects}
+        return Response(ProjectSerializer(projects, many=True, context={"roles": roles}).data)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses=ProjectSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _project_or_404(request, project_id)
+        roles = {project.pk: selectors.project_role(user=request.user, project=project)}
+        return Response(ProjectSerializer(project, context={"roles": roles}).data)
+
+
+class WorklistApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "Worklist",
+            {"progress": serializers.DictField(child=serializers.IntegerField()), "assignments": AssignmentSummarySerializer(many=True)},
+        )
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _project_or_404(request, project_id)
+        assignments = selectors.assignment_list_for_reader(user=request.user, project=project)
+        return Response(
+            {
+                "progress": selectors.assignment_progress(user=request.user, project=project),
+                "assignments": AssignmentSummarySerializer(assignments, many=True).data,
+            }
+        )
+
+
+class WorklistNextApi(APIView):
+    @extend_schema(responses={200: AssignmentSummarySerializer, 204: None})
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _project_or_404(request, project_id)
+        assignment = selectors.assignment_next(user=request.user, project=project)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(AssignmentSummarySerializer(assignment).data)
+
+
+class ProjectAssignmentListApi(APIView):
+    """Every reader's assignments in a project: leads and staff only."""
+
+    @extend_schema(responses=LeadAssignmentSerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _project_or_404(request, project_id)
+        if not selectors.project_list_led(user=request.user).filter(pk=project.pk).exists():
+            raise PermissionDenied("Only the project's leads see every reader's assignments.")
+        assignments = selectors.assignment_list_for_lead(user=request.user, project=project)
+        return Response(LeadAssignmentSerializer(assignments, many=True).data)
+
+
+class AssignmentDetailApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "AssignmentDetail",
+            {
+                "assignment": AssignmentSummarySerializer(),
+                "areas": AreaSerializer(many=True),
+                "landmarks": LandmarkSerializer(many=True),
+                "grades": OwnGradeSerializer(many=True),
+            },
+        )
+    )
+    def get(self, request: Request, assignment_id: int) -> Response:
+        assignment = _assignment_or_404(request, assignment_id)
+        radiograph = assignment.radiograph
+        return Response(
+            {
+                "assignment": AssignmentSummarySerializer(assignment).data,
+                "areas": AreaSerializer(selectors.area_list_for(radiograph=radiograph), many=True).data,
+                "landmarks": LandmarkSerializer(selectors.landmark_list_for(radiograph=radiograph, user=request.user), many=True).data,
+                "grades": OwnGradeSerializer(assignment.grades.select_related("area"), many=True).data,
+            }
+        )
+
+
+class GradeBulkSaveApi(APIView):
+    @extend_schema(
+        request=GradeBulkSaveSerializer,
+        responses={200: inline_serializer("SavedGrades", {"grades": OwnGradeSerializer(many=True)}), 409: None},
+    )
+    def put(self, request: Request, assignment_id: int) -> Response:
+        assignment = _assignment_or_404(request, assignment_id)
+        serializer = GradeBulkSaveSerializer(
+            data=request.data, context={"assignment": assignment, "areas": _areas_by_code(assignment.radiograph)}
+        )
+        serializer.is_valid(raise_exception=True)
+        items = [GradeInput(**item) for item in serializer.validated_data["grades"]]
+        try:
+            grades = services.grade_bulk_save(assignment=assignment, user=request.user, items=items)
+        except services.GradeConflict as conflict:
+            return Response(
+                {"detail": "Another save changed these grades first; nothing was saved.", "conflicts": conflict.conflicts},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except services.AssignmentClosed:
+            return Response({"assignment": ["This assignment is already submitted; its grades are final."]}, status=400)
+        return Response({"grades": OwnGradeSerializer(grades, many=True).data})
+
+
+class AssignmentSubmitApi(APIView):
+    @extend_schema(request=AssignmentSubmitSerializer, responses=AssignmentSummarySerializer)
+    def post(self, request: Request, assignment_id: int) -> Response:
+        assignment = _assignment_or_404(request, assignment_id)
+        serializer = AssignmentSubmitSerializer(
+            data=request.data, context={"assignment": assignment, "areas": _areas_by_code(assignment.radiograph)}
+        )
+        serializer.is_valid(raise_exception=True)
+        try:
+            assignment = services.assignment_submit(assignment=assignment, **serializer.validated_data)
+        except services.AssignmentClosed:
+            return Response({"assignment": ["This assignment is already submitted."]}, status=400)
+        return Response(AssignmentSummarySerializer(assignment).data)
+
+
+def _radiograph_or_404(request: Request, radiograph_id: int) -> Radiograph:
+    radiograph = selectors.radiograph_list_visible(user=request.user).filter(pk=radiograph_id).first()
+    if radiograph is None:
+        raise Http404("No such radiograph.")
+    return radiograph
+
+
+class RadiographDetailApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "RadiographDetail",
+            {"radiograph": RadiographSerializer(), "landmarks": LandmarkSerializer(many=True), "grades": GradeSerializer(many=True)},
+        )
+    )
+    def get(self, request: Request, radiograph_id: int) -> Response:
+        radiograph = _radiograph_or_404(request, radiograph_id)
+        return Response(
+            {
+                "radiograph": RadiographSerializer(radiograph).data,
+                "landmarks": LandmarkSerializer(selectors.landmark_list_for(radiograph=radiograph, user=request.user), many=True).data,
+                "grades": GradeSerializer(selectors.grade_list_visible(user=request.user, radiograph=radiograph), many=True).data,
+            }
+        )
+
+
+class RadiographImageApi(APIView):
+    """The image file, streamed only to users allowed to see the radiograph."""
+
+    @extend_schema(responses={(200, "image/*"): bytes})
+    def get(self, request: Request, radiograph_id: int) -> FileResponse:
+        radiograph = _radiograph_or_404(request, radiograph_id)
+        response = FileResponse(radiograph.image.open("rb"))
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

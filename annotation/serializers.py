@@ -1,0 +1,144 @@
+"""The API's validation boundary: every 400 is raised here, naming the field."""
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from .models import Assignment, Grade, JointArea, Landmark, Project, Radiograph
+
+MAX_SECONDS_PER_READ = 24 * 3600
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    scheme = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "slug", "description", "scheme", "readers_per_radiograph", "blinded", "suggestions", "role"]
+
+    def get_role(self, project: Project) -> str | None:
+        return self.context.get("roles", {}).get(project.pk)
+
+
+class AreaSerializer(serializers.ModelSerializer):
+    joint = serializers.CharField(source="joint.name")
+
+    class Meta:
+        model = JointArea
+        fields = ["code", "dimension", "group", "joint", "label", "max_grade"]
+
+
+class LandmarkSerializer(serializers.ModelSerializer):
+    joint = serializers.CharField(source="joint.name")
+
+    class Meta:
+        model = Landmark
+        fields = ["joint", "x", "y", "source", "confidence"]
+
+
+class GradeSerializer(serializers.ModelSerializer):
+    area = serializers.CharField(source="area.code")
+    reader = serializers.CharField(source="assignment.reader.username")
+
+    class Meta:
+        model = Grade
+        fields = ["area", "value", "version", "source", "reader", "updated_at"]
+
+
+class OwnGradeSerializer(GradeSerializer):
+    class Meta(GradeSerializer.Meta):
+        fields = ["area", "value", "version", "source", "updated_at"]
+
+
+class RadiographSerializer(serializers.ModelSerializer):
+    patient = serializers.CharField(source="visit.patient.pseudonym")
+    timepoint = serializers.CharField(source="visit.timepoint")
+    image_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Radiograph
+        fields = ["id", "project", "patient", "timepoint", "body_part", "laterality", "width", "height", "status", "image_url"]
+
+    def get_image_url(self, radiograph: Radiograph) -> str:
+        return reverse("api-radiograph-image", args=[radiograph.pk])
+
+
+class AssignmentSummarySerializer(serializers.ModelSerializer):
+    radiograph = RadiographSerializer(read_only=True)
+
+    class Meta:
+        model = Assignment
+        fields = ["id", "status", "priority", "started_at", "submitted_at", "seconds_spent", "radiograph"]
+
+
+class LeadAssignmentSerializer(AssignmentSummarySerializer):
+    reader = serializers.CharField(source="reader.username")
+
+    class Meta(AssignmentSummarySerializer.Meta):
+        fields = AssignmentSummarySerializer.Meta.fields + ["reader"]
+
+
+class GradeItemSerializer(serializers.Serializer):
+    """One cell of a bulk save. Context: `areas`, the radiograph's scored areas by code."""
+
+    area = serializers.CharField(max_length=32)
+    value = serializers.IntegerField()
+    version = serializers.IntegerField(min_value=0)
+    source = serializers.ChoiceField(choices=Grade.Source.choices, default=Grade.Source.MANUAL)
+
+    def validate_area(self, code: str) -> JointArea:
+        areas: dict[str, JointArea] = self.context["areas"]
+        if code in areas:
+            return areas[code]
+        other_dimension = code.replace("_E__", "_J__") if "_E__" in code else code.replace("_J__", "_E__")
+        if other_dimension in areas:
+            area = areas[other_dimension]
+            raise serializers.ValidationError(
+                f"'{code}' is not scored in this scheme: {area.label} is graded for {area.get_dimension_display().lower()} only."
+            )
+        raise serializers.ValidationError(f"'{code}' is not a joint area of this radiograph's scheme.")
+
+    def validate(self, attrs: dict) -> dict:
+        area: JointArea = attrs["area"]
+        if not 0 <= attrs["value"] <= area.max_grade:
+            raise serializers.ValidationError(
+                {"value": f"{area.get_dimension_display()} at {area.label} ({area.code}) is graded 0-{area.max_grade}; got {attrs['value']}."}
+            )
+        return attrs
+
+
+class GradeBulkSaveSerializer(serializers.Serializer):
+    """Context: `assignment` and `areas`."""
+
+    grades = GradeItemSerializer(many=True, allow_empty=False, max_length=200)
+
+    def validate(self, attrs: dict) -> dict:
+        assignment: Assignment = self.context["assignment"]
+        if assignment.status == Assignment.Status.SUBMITTED:
+            raise serializers.ValidationError({"assignment": "This assignment is already submitted; its grades are final."})
+        seen: set[str] = set()
+        for item in attrs["grades"]:
+            code = item["area"].code
+            if code in seen:
+                raise serializers.ValidationError({"grades": f"Area '{code}' appears more than once in one request."})
+            seen.add(code)
+        return attrs
+
+
+class AssignmentSubmitSerializer(serializers.Serializer):
+    """Context: `assignment` and `areas`."""
+
+    seconds_spent = serializers.IntegerField(min_value=0, max_value=MAX_SECONDS_PER_READ, default=0)
+
+    def validate(self, attrs: dict) -> dict:
+        assignment: Assignment = self.context["assignment"]
+        if assignment.status == Assignment.Status.SUBMITTED:
+            raise serializers.ValidationError({"assignment": "This assignment is already submitted."})
+        graded = set(assignment.grades.values_list("area__code", flat=True))
+        missing = [code for code in self.context["areas"] if code not in graded]
+        if missing:
+            raise serializers.ValidationError(
+                {"grades": f"{len(missing)} area(s) are not graded yet: {', '.join(missing[:10])}" + ("…" if len(missing) > 10 else "")}
+            )
+        return attrs

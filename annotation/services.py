@@ -1,0 +1,206 @@
+"""Writes: projects, memberships, assignments, grades (versioned, with history) and submission."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .models import Assignment, Grade, GradeChange, JointArea, Membership, Project, Radiograph, Scheme
+
+
+class AssignmentClosed(Exception):
+    """The assignment is already submitted; its grades are final."""
+
+
+class GradeConflict(Exception):
+    """At least one grade was saved from a stale version; nothing of the request was written."""
+
+    def __init__(self, conflicts: list[dict]):
+        super().__init__(f"{len(conflicts)} stale grade(s)")
+        self.conflicts = conflicts
+
+
+@dataclass(frozen=True)
+class GradeInput:
+    area: JointArea
+    value: int
+    version: int  # the version the client edits; 0 for a cell never saved
+    source: str = Grade.Source.MANUAL
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    slug: str,
+    scheme_key: str = "svdh",
+    readers_per_radiograph: int = 3,
+    blinded: bool = True,
+    suggestions: str = Project.Suggestions.OFF,
+    description: str = "",
+) -> Project:
+    return Project.objects.create(
+        name=name,
+        slug=slug,
+        scheme=Scheme.objects.get(key=scheme_key),
+        readers_per_radiograph=readers_per_radiograph,
+        blinded=blinded,
+        suggestions=suggestions,
+        description=description,
+    )
+
+
+def membership_set(*, user: AbstractBaseUser, project: Project, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(user=user, project=project, defaults={"role": role})
+    return membership
+
+
+@transaction.atomic
+def assignments_create(*, radiograph: Radiograph, readers: Iterable[AbstractBaseUser], priority: float = 0.0) -> list[Assignment]:
+    created = []
+    for reader in readers:
+        assignment, was_created = Assignment.objects.get_or_create(
+            reader=reader, radiograph=radiograph, defaults={"priority": priority}
+        )
+        if was_created:
+            created.append(assignment)
+    return created
+
+
+@transaction.atomic
+def project_assign_readers(
+    *, project: Project, radiographs: Sequence[Radiograph], readers: Sequence[AbstractBaseUser]
+) -> int:
+    """Give each radiograph `readers_per_radiograph` readers, least-loaded readers first."""
+    load = dict(
+        Assignment.objects.filter(radiograph__project=project, reader__in=readers)
+        .values_list("reader")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    load = {reader.pk: load.get(reader.pk, 0) for reader in readers}
+    by_pk = {reader.pk: reader for reader in readers}
+    created = 0
+    for radiograph in radiographs:
+        already = set(radiograph.assignments.values_list("reader_id", flat=True))
+        missing = project.readers_per_radiograph - len(already)
+        candidates = sorted((pk for pk in load if pk not in already), key=lambda pk: (load[pk], pk))
+        for pk in candidates[: max(missing, 0)]:
+            created += len(assignments_create(radiograph=radiograph, readers=[by_pk[pk]]))
+            load[pk] += 1
+    return created
+
+
+def grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: Sequence[GradeInput]) -> list[Grade]:
+    """Save several grades of one assignment atomically; all or nothing.
+
+    Each item names the version it edits. If any is stale the whole request is refused with the
+    current values, so a reader never overwrites a change they have not seen.
+    """
+    try:
+        return _grade_bulk_save(assignment=assignment, user=user, items=items)
+    except IntegrityError:
+        # Two first saves of the same cell raced past the version check (possible on SQLite, which
+        # has no row locks); the unique constraint refused the loser.
+        current = {g.area_id: g for g in Grade.objects.filter(assignment=assignment)}
+        raise GradeConflict([_conflict(item, current.get(item.area.pk)) for item in items]) from None
+
+
+def _conflict(item: GradeInput, current: Grade | None) -> dict:
+    return {
+        "area": item.area.code,
+        "your_version": item.version,
+        "your_value": item.value,
+        "current_version": current.version if current else 0,
+        "current_value": current.value if current else None,
+    }
+
+
+@transaction.atomic
+def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: Sequence[GradeInput]) -> list[Grade]:
+    # Locking the assignment row serialises concurrent saves of one reading on PostgreSQL.
+    locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if locked.status == Assignment.Status.SUBMITTED:
+        raise AssignmentClosed()
+    current = {
+        grade.area_id: grade
+        for grade in Grade.objects.select_for_update().filter(
+            assignment=locked, area__in=[item.area for item in items]
+        )
+    }
+    conflicts = [
+        _conflict(item, current.get(item.area.pk))
+        for item in items
+        if item.version != (current[item.area.pk].version if item.area.pk in current else 0)
+    ]
+    if conflicts:
+        raise GradeConflict(conflicts)
+
+    saved = []
+    for item in items:
+        grade = current.get(item.area.pk)
+        if grade is not None and grade.value == item.value and grade.source == item.source:
+            saved.append(grade)  # nothing changed: no new version, no history noise
+            continue
+        old_value = grade.value if grade is not None else None
+        if grade is None:
+            grade = Grade.objects.create(assignment=locked, area=item.area, value=item.value, source=item.source)
+        else:
+            grade.value, grade.source, grade.version = item.value, item.source, grade.version + 1
+            grade.save(update_fields=["value", "source", "version", "updated_at"])
+        GradeChange.objects.create(
+            grade=grade,
+            changed_by=user,
+            old_value=old_value,
+            new_value=grade.value,
+            source=grade.source,
+            version=grade.version,
+        )
+        saved.append(grade)
+
+    if locked.status == Assignment.Status.PENDING:
+        locked.status = Assignment.Status.IN_PROGRESS
+        locked.started_at = timezone.now()
+        locked.save(update_fields=["status", "started_at"])
+    return saved
+
+
+@transaction.atomic
+def assignment_submit(*, assignment: Assignment, seconds_spent: int = 0) -> Assignment:
+    from .tasks import radiograph_progress_update_task
+
+    locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if locked.status == Assignment.Status.SUBMITTED:
+        raise AssignmentClosed()
+    now = timezone.now()
+    locked.status = Assignment.Status.SUBMITTED
+    locked.started_at = locked.started_at or now
+    locked.submitted_at = now
+    locked.seconds_spent += seconds_spent
+    locked.save(update_fields=["status", "started_at", "submitted_at", "seconds_spent"])
+    radiograph_id = locked.radiograph_id
+    transaction.on_commit(lambda: radiograph_progress_update_task.delay(radiograph_id))
+    return locked
+
+
+@transaction.atomic
+def radiograph_progress_update(*, radiograph_id: int) -> Radiograph:
+    """Recount submitted reads; a radiograph is read once the project's k readers have submitted."""
+    radiograph = Radiograph.objects.select_for_update().select_related("project").get(pk=radiograph_id)
+    counts = radiograph.assignments.aggregate(
+        submitted=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
+        started=Count("id", filter=~Q(status=Assignment.Status.PENDING)),
+    )
+    radiograph.submitted_reads = counts["submitted"]
+    if counts["submitted"] >= radiograph.project.readers_per_radiograph:
+        radiograph.status = Radiograph.Status.READ
+    elif counts["started"]:
+        radiograph.status = Radiograph.Status.IN_READING
+    else:
+        radiograph.status = Radiograph.Status.WAITING
+    radiograph.save(update_fields=["submitted_reads", "status"])
+    return radiograph

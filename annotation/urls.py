@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("projects/", apis.ProjectListApi.as_view(), name="api-project-list"),
+    path("projects/<int:project_id>/", apis.ProjectDetailApi.as_view(), name="api-project-detail"),
+    path("projects/<int:project_id>/worklist/", apis.WorklistApi.as_view(), name="api-worklist"),
+    path("projects/<int:project_id>/worklist/next/", apis.WorklistNextApi.as_view(), name="api-worklist-next"),
+    path("projects/<int:project_id>/assignments/", apis.ProjectAssignmentListApi.as_view(), name="api-project-assignments"),
+    path("assignments/<int:assignment_id>/", apis.AssignmentDetailApi.as_view(), name="api-assignment-detail"),
+    path("assignments/<int:assignment_id>/grades/", apis.GradeBulkSaveApi.as_view(), name="api-grade-bulk-save"),
+    path("assignments/<int:assignment_id>/submit/", apis.AssignmentSubmitApi.as_view(), name="api-assignment-submit"),
+    path("radiographs/<int:radiograph_id>/", apis.RadiographDetailApi.as_view(), name="api-radiograph-detail"),
+    path("radiographs/<int:radiograph_id>/image/", apis.RadiographImageApi.as_view(), name="api-radiograph-image"),
+]

@@ -1,0 +1,1 @@
+"""Models of the consensus app: aggregation runs and consensus labels."""

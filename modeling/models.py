@@ -1,0 +1,1 @@
+"""Models of the modeling app: model versions, training runs and suggestions."""
