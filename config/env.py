@@ -57,7 +57,15 @@ def database_from_url(url: str, *, base_dir: str) -> dict:
             raise ConfigurationError("DATABASE_URL: a sqlite URL needs a file name, e.g. sqlite:///db.sqlite3")
         if not os.path.isabs(path):
             path = os.path.join(base_dir, path)
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path,
+            # IMMEDIATE makes every transaction take the write lock at its start, so two saves wait
+            # for each other instead of failing with "database is locked" halfway through.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # A file, not memory, so that tests with several threads share one database.
+            "TEST": {"NAME": os.path.join(os.path.dirname(path), "test_" + os.path.basename(path))},
+        }
     if parts.scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))
         if not name:

@@ -21,7 +21,8 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from annotation import services
-from annotation.models import Membership, Patient, Radiograph, Visit
+from annotation.models import Joint, JointArea, Membership, Patient, Radiograph, Scheme, Visit
+from annotation.schemes import schemes_load
 from config import celery_app
 
 _counter = itertools.count()
@@ -75,7 +76,14 @@ def make_user(username: str, **extra):
 
 
 @pytest.fixture
-def world(db):
+def schemes(db):
+    """The scheme rows from the data migration; transactional tests flush them, so reload."""
+    if not Scheme.objects.exists():
+        schemes_load(scheme_model=Scheme, joint_model=Joint, area_model=JointArea)
+
+
+@pytest.fixture
+def world(schemes):
     """Two projects and every persona; returns a namespace of the objects tests need."""
     alpha = services.project_create(name="Alpha Hands Study", slug="alpha", readers_per_radiograph=2, blinded=True)
     beta = services.project_create(name="Beta Feet Study", slug="beta", readers_per_radiograph=2)
