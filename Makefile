@@ -1,0 +1,33 @@
+# Two commands: `make demo` runs the product on its embedded defaults, `make test` runs the suite.
+# Both set up everything they need on a machine that has only Python.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+
+.PHONY: install demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch is pinned through constraints.txt: an unpinned torch pulls a multi-gigabyte CUDA build.
+$(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(INSTALLED)
+
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py serve_demo --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf var/ .pytest_cache
