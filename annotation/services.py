@@ -204,3 +204,55 @@ def radiograph_progress_update(*, radiograph_id: int) -> Radiograph:
         radiograph.status = Radiograph.Status.WAITING
     radiograph.save(update_fields=["submitted_reads", "status"])
     return radiograph
+
+
+@dataclass(frozen=True)
+class RadiographAdded:
+    radiograph: Radiograph
+    created: bool  # False when the same pixels were already in the project
+
+
+@transaction.atomic
+def radiograph_add(
+    *,
+    project: Project,
+    pseudonym: str,
+    laterality: str,
+    image_bytes: bytes,
+    image_suffix: str,
+    width: int,
+    height: int,
+    timepoint: str = "baseline",
+    body_part: str = "hand",
+    metadata: dict | None = None,
+) -> RadiographAdded:
+    """Store one radiograph; the same file twice in a project is one radiograph (by checksum)."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from .models import Patient, Visit
+
+    checksum = hashlib.sha256(image_bytes).hexdigest()
+    existing = Radiograph.objects.filter(project=project, checksum=checksum).first()
+    if existing is not None:
+        return RadiographAdded(radiograph=existing, created=False)
+    patient, _ = Patient.objects.get_or_create(project=project, pseudonym=pseudonym)
+    visit, _ = Visit.objects.get_or_create(patient=patient, timepoint=timepoint)
+    radiograph = Radiograph(
+        project=project,
+        visit=visit,
+        body_part=body_part,
+        laterality=laterality,
+        width=width,
+        height=height,
+        checksum=checksum,
+        metadata=metadata or {},
+    )
+    radiograph.image.save(f"image.{image_suffix}", ContentFile(image_bytes), save=False)
+    try:
+        radiograph.save()
+    except Exception:
+        radiograph.image.delete(save=False)  # no orphan file for a row that was never written
+        raise
+    return RadiographAdded(radiograph=radiograph, created=True)

@@ -1,0 +1,68 @@
+"""Run the demo: the web server and a Celery worker on the serverless filesystem broker."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from annotation.models import Project
+
+
+class Command(BaseCommand):
+    help = "Start the development web server and a Celery worker together; Ctrl-C stops both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host: str, port: int, **options):
+        root = settings.BASE_DIR
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
+             "-Q", "default,inference,training", "--concurrency=1"],
+            cwd=root,
+        )
+        web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=root)
+        self._print_banner(host, port)
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and web.poll() is None and worker.poll() is None:
+                time.sleep(0.5)
+        finally:
+            for process in (web, worker):
+                if process.poll() is None:
+                    process.terminate()
+            for process in (web, worker):
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        self.stdout.write("Demo stopped.")
+
+    def _print_banner(self, host: str, port: int) -> None:
+        projects = ", ".join(Project.objects.values_list("slug", flat=True)) or "none (run `manage.py seed_demo`)"
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    f"  RA joint scoring demo: http://{host}:{port}/",
+                    f"  API docs:              http://{host}:{port}/api/docs/",
+                    f"  Admin:                 http://{host}:{port}/admin/",
+                    f"  Projects:              {projects}",
+                    "  Logins (user / password): reader1..reader3 / demo-reader, lead / demo-lead, admin / demo-admin",
+                    "  Research use only. Ctrl-C stops the web server and the worker.",
+                    "",
+                ]
+            )
+        )
