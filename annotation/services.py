@@ -10,6 +10,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from .models import Assignment, Grade, GradeChange, JointArea, Membership, Project, Radiograph, Scheme
+from .signals import assignment_submitted
 
 
 class AssignmentClosed(Exception):
@@ -182,8 +183,13 @@ def assignment_submit(*, assignment: Assignment, seconds_spent: int = 0) -> Assi
     locked.submitted_at = now
     locked.seconds_spent += seconds_spent
     locked.save(update_fields=["status", "started_at", "submitted_at", "seconds_spent"])
-    radiograph_id = locked.radiograph_id
+    radiograph_id, project_id = locked.radiograph_id, locked.radiograph.project_id
     transaction.on_commit(lambda: radiograph_progress_update_task.delay(radiograph_id))
+    transaction.on_commit(
+        lambda: assignment_submitted.send(
+            sender=Assignment, assignment_id=locked.pk, radiograph_id=radiograph_id, project_id=project_id
+        )
+    )
     return locked
 
 
