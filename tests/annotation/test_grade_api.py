@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from annotation.models import Assignment, Grade, GradeChange, JointArea, Radiograph
+from annotation.signals import assignment_submitted
 
 from ..conftest import client_for
 
@@ -70,10 +71,19 @@ def test_submit_needs_every_area_then_marks_done_and_updates_the_radiograph(worl
 
     last = areas.last()
     save(reader_a, world.a_own, [{"area": last.code, "value": 1, "version": 0}])
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = reader_a.post(reverse("api-assignment-submit", args=[world.a_own.pk]), {"seconds_spent": 95}, format="json")
+    received = []
+
+    def listener(sender, **kwargs):
+        received.append(kwargs)
+
+    assignment_submitted.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = reader_a.post(reverse("api-assignment-submit", args=[world.a_own.pk]), {"seconds_spent": 95}, format="json")
+    finally:
+        assignment_submitted.disconnect(listener)
     assert response.status_code == 200
-    assert len(callbacks) == 1
+    assert [(k["assignment_id"], k["radiograph_id"], k["project_id"]) for k in received] == [(world.a_own.pk, world.r1.pk, world.alpha.pk)]
     world.a_own.refresh_from_db()
     assert (world.a_own.status, world.a_own.seconds_spent) == (Assignment.Status.SUBMITTED, 95)
     world.r1.refresh_from_db()
