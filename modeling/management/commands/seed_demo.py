@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand
+
+from modeling.services import DEMO_PASSWORDS, demo_seed
+
+
+class Command(BaseCommand):
+    help = "Seed a demo project of phantom hands with three simulated readers, a lead and an admin (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", default="demo", help="project slug")
+        parser.add_argument("--patients", type=int, default=40, help="patients (two hands each)")
+        parser.add_argument("--read", type=int, default=30, help="radiographs already read by all three readers")
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args, project: str, patients: int, read: int, seed: int, **options):
+        report = demo_seed(slug=project, patients=patients, read_radiographs=read, seed=seed)
+        self.stdout.write(
+            f"Project '{report.project.slug}': {report.radiographs} radiographs, {report.read} read by three readers "
+            f"({report.seconds:.1f} s)."
+        )
+        self.stdout.write(
+            f"Logins: reader1..reader3 / {DEMO_PASSWORDS['reader']}, lead / {DEMO_PASSWORDS['lead']}, "
+            f"admin / {DEMO_PASSWORDS['admin']}"
+        )

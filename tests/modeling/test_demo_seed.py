@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from annotation.models import Assignment, Grade, Landmark, Membership, Radiograph
+from modeling.ml.phantoms import PhantomConfig
+from modeling.services import demo_seed
+
+SMALL = PhantomConfig(width=256, height=320)
+
+
+@pytest.mark.django_db
+def test_demo_seed_builds_a_three_reader_project_with_some_films_read(schemes, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        report = demo_seed(slug="demo-small", patients=2, read_radiographs=1, seed=3, config=SMALL)
+    project = report.project
+    assert (report.radiographs, report.read) == (4, 1)
+    assert sorted(project.memberships.values_list("user__username", "role")) == [
+        ("lead", Membership.Role.LEAD), ("reader1", "reader"), ("reader2", "reader"), ("reader3", "reader")
+    ]
+    assert Assignment.objects.filter(radiograph__project=project).count() == 4 * 3
+    read = Radiograph.objects.get(project=project, status=Radiograph.Status.READ)
+    assert read.submitted_reads == 3
+    # Every hand area of svdh (16 erosion + 15 JSN) by each of the three readers.
+    assert Grade.objects.filter(assignment__radiograph=read).count() == 3 * 31
+    assert Radiograph.objects.filter(project=project, status=Radiograph.Status.WAITING).count() == 3
+    assert Landmark.objects.filter(radiograph=read, source=Landmark.Source.IMPORT).count() == 22
+    assert sorted(Radiograph.objects.filter(project=project).values_list("laterality", flat=True)) == ["L", "L", "R", "R"]
+
+
+@pytest.mark.django_db
+def test_demo_seed_twice_adds_nothing(schemes):
+    demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL)
+    again = demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL)
+    assert again.radiographs == 2 and Radiograph.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_simulated_readers_disagree_like_readers(schemes):
+    report = demo_seed(slug="demo-small", patients=3, read_radiographs=6, seed=5, config=SMALL)
+    radiograph = report.project.radiographs.first()
+    by_reader = {}
+    for grade in Grade.objects.filter(assignment__radiograph__project=report.project).select_related("assignment__reader", "area"):
+        by_reader.setdefault(grade.assignment.reader.username, {})[(grade.assignment.radiograph_id, grade.area.code)] = grade.value
+    assert radiograph is not None and len(by_reader) == 3
+    cells = by_reader["reader1"].keys()
+    disagreements = sum(len({by_reader[r][cell] for r in by_reader}) > 1 for cell in cells)
+    # Three readers with their own error patterns neither agree everywhere nor nowhere.
+    assert 0 < disagreements < len(cells)
