@@ -133,7 +133,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. The demo's broker is kombu's filesystem transport, which needs no server;
 # production and CI point CELERY_BROKER_URL at Redis.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")
 BROKER_DIR = Path(env_str("BROKER_DIR", str(VAR_DIR / "broker")))
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
