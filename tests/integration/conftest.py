@@ -53,6 +53,7 @@ def celery_worker_process(real_services, transactional_db, tmp_path):
     env = dict(os.environ)
     env["DATABASE_URL"] = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)  # the test's files, which the worker reads and writes
     celery_app.control.purge()
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:

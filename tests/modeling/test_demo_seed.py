@@ -4,7 +4,7 @@ import pytest
 
 from annotation.models import Assignment, Grade, Landmark, Membership, Radiograph
 from modeling.ml.phantoms import PhantomConfig
-from modeling.services import demo_seed
+from modeling.demo import demo_seed
 
 SMALL = PhantomConfig(width=256, height=320)
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from modeling.services import DEMO_PASSWORDS, demo_seed
+from modeling.demo import DEMO_PASSWORDS, demo_seed
 
 
 class Command(BaseCommand):

@@ -1,0 +1,137 @@
+"""The operator's controls: train a version, watch it learn, promote it, retry a failed run."""
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from annotation.models import Project
+
+from . import services
+from .models import ModelVersion, Prediction, Suggestion, TrainingRun
+
+
+class ProjectModel(Project):
+    """The project seen from the model's side, so the admin can start a training from its list."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "project model"
+        verbose_name_plural = "project models"
+
+
+@admin.register(ProjectModel)
+class ProjectModelAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "suggestions", "active_version", "versions"]
+    search_fields = ["slug", "name"]
+    actions = ["train_new_version"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="active version")
+    def active_version(self, project: Project) -> str:
+        version = project.model_versions.filter(status=ModelVersion.Status.ACTIVE).first()
+        return f"v{version.number}" if version else "none"
+
+    @admin.display(description="versions")
+    def versions(self, project: Project) -> int:
+        return project.model_versions.count()
+
+    @admin.action(description="Train a new version (queue: training)")
+    def train_new_version(self, request, queryset) -> None:
+        for project in queryset:
+            run = services.model_version_request(project=project, requested_by=request.user)
+            self.message_user(request, f"{project.slug}: version {run.model_version.number} queued for training.")
+
+
+class TrainingRunInline(admin.TabularInline):
+    model = TrainingRun
+    extra = 0
+    can_delete = False
+    fields = ["status", "device", "epochs", "progress", "queued_at", "started_at", "finished_at", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "project", "number", "status", "label_source", "progress", "summary", "created_at", "promoted_at"]
+    list_filter = ["status", "project", "label_source"]
+    search_fields = ["project__slug"]
+    readonly_fields = ["project", "number", "status", "label_source", "consensus_run_ids", "metrics", "config",
+                       "checkpoint", "created_at", "trained_at", "promoted_at", "created_by", "loss_curve"]
+    inlines = [TrainingRunInline]
+    actions = ["promote", "retry_training"]
+
+    def get_queryset(self, request):
+        # A run whose worker died is shown as failed, so the retry button applies to it.
+        services.training_runs_fail_stale()
+        return super().get_queryset(request)
+
+    @admin.display(description="progress")
+    def progress(self, version: ModelVersion) -> str:
+        run = version.training_runs.first()
+        return f"{run.progress:.0%} ({run.status})" if run else "-"
+
+    @admin.display(description="test metrics")
+    def summary(self, version: ModelVersion) -> str:
+        test = (version.metrics or {}).get("test") or (version.metrics or {}).get("val") or {}
+        parts = [f"{key} {test[key]:.2f}" for key in ("localisation_accuracy", "erosion_weighted_accuracy", "jsn_weighted_accuracy") if isinstance(test.get(key), (int, float))]
+        return ", ".join(parts) or "-"
+
+    @admin.display(description="loss per epoch")
+    def loss_curve(self, version: ModelVersion) -> str:
+        run = version.training_runs.first()
+        if not run or not run.epoch_log:
+            return "no epochs yet"
+        keys = [k for k in ("landmark_train_loss", "landmark_val_loss", "grading_train_loss", "grading_val_loss") if k in run.epoch_log[0]]
+        return format_html(
+            "<table><tr><th>epoch</th>{}</tr>{}</table>",
+            format_html_join("", "<th>{}</th>", ((k,) for k in keys)),
+            format_html_join(
+                "", "<tr><td>{}</td>{}</tr>",
+                ((row["epoch"], format_html_join("", "<td>{}</td>", ((f"{row.get(k, float('nan')):.4f}",) for k in keys))) for row in run.epoch_log),
+            ),
+        )
+
+    @admin.action(description="Promote (serve suggestions from this version)")
+    def promote(self, request, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", level=messages.ERROR)
+            return
+        try:
+            version = services.model_version_promote(version=queryset.get())
+        except services.NotPromotable as error:
+            self.message_user(request, str(error), level=messages.ERROR)
+            return
+        self.message_user(request, f"{version} now serves; suggestions are being computed (queue: inference).")
+
+    @admin.action(description="Retry failed training")
+    def retry_training(self, request, queryset) -> None:
+        for version in queryset.filter(status=ModelVersion.Status.FAILED):
+            run = version.training_runs.first()
+            if run is not None:
+                services.training_run_retry(run=run)
+                self.message_user(request, f"{version}: training queued again.")
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ["model_version", "status", "device", "epochs", "progress", "queued_at", "finished_at"]
+    list_filter = ["status", "device"]
+    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+
+
+@admin.register(Suggestion)
+class SuggestionAdmin(admin.ModelAdmin):
+    list_display = ["radiograph", "model_version", "area", "label", "created_at"]
+    list_filter = ["model_version", "area__dimension"]
+    search_fields = ["area__code"]
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = ["radiograph", "model_version", "seconds", "created_at"]
+    list_filter = ["model_version"]

@@ -1,0 +1,121 @@
+"""The demo seed: a project of phantom hands read by simulated readers, for `make demo`."""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from PIL import Image
+
+from annotation import services as annotation_services
+from annotation.models import Assignment, Joint, JointArea, Landmark, Membership, Project
+from annotation.services import GradeInput
+from modeling.ml.phantoms import Phantom, PhantomConfig, generate_patient
+from modeling.ml.simulated_readers import make_reader_panel
+
+DEMO_PASSWORDS = {"reader": "demo-reader", "lead": "demo-lead", "admin": "demo-admin"}
+
+
+@dataclass(frozen=True)
+class DemoSeedReport:
+    project: Project
+    radiographs: int
+    read: int
+    seconds: float
+
+
+def _png16(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image.astype(np.uint16)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _user(username: str, password: str, **flags):
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults=flags)
+    user.set_password(password)
+    for key, value in flags.items():
+        setattr(user, key, value)
+    user.save()
+    return user
+
+
+def _store_landmarks(radiograph, phantom: Phantom, joints: dict[str, Joint]) -> None:
+    Landmark.objects.bulk_create(
+        Landmark(radiograph=radiograph, joint=joints[name], x=x, y=y, source=Landmark.Source.IMPORT)
+        for name, (x, y) in phantom.landmarks.items()
+        if name in joints
+    )
+
+
+def demo_seed(
+    *,
+    slug: str = "demo",
+    patients: int = 40,
+    read_radiographs: int = 30,
+    seed: int = 7,
+    config: PhantomConfig | None = None,
+) -> DemoSeedReport:
+    """A project of phantom hands, three simulated readers, a lead and an admin.
+
+    The first `read_radiographs` radiographs are graded and submitted by all three simulated readers
+    (each with its own error pattern); the rest wait in the readers' worklists.
+    """
+    started = time.perf_counter()
+    readers = [_user(f"reader{i}", DEMO_PASSWORDS["reader"]) for i in (1, 2, 3)]
+    lead = _user("lead", DEMO_PASSWORDS["lead"])
+    _user("admin", DEMO_PASSWORDS["admin"], is_staff=True, is_superuser=True)
+
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        project = annotation_services.project_create(
+            name="Demo: phantom hands", slug=slug, scheme_key="svdh", readers_per_radiograph=3,
+            blinded=True, suggestions=Project.Suggestions.ASSISTED,
+            description="Synthetic hand radiographs with known damage, graded by three simulated readers.",
+        )
+    for reader in readers:
+        annotation_services.membership_set(user=reader, project=project, role=Membership.Role.READER)
+    annotation_services.membership_set(user=lead, project=project, role=Membership.Role.LEAD)
+    if project.radiographs.exists():
+        return DemoSeedReport(project, project.radiographs.count(), 0, time.perf_counter() - started)
+
+    joints = {joint.name: joint for joint in Joint.objects.filter(scheme=project.scheme, body_part="hand")}
+    areas = list(JointArea.objects.filter(scheme=project.scheme, body_part="hand").select_related("joint"))
+    panel = make_reader_panel(seed, n=3)
+    rng = np.random.default_rng(seed)
+    radiographs = []
+    for index in range(patients):
+        for phantom in generate_patient(seed * 100_003 + index, config):
+            with transaction.atomic():
+                added = annotation_services.radiograph_add(
+                    project=project,
+                    pseudonym=f"DEMO-{index + 1:03d}",
+                    laterality=phantom.laterality,
+                    image_bytes=_png16(phantom.image),
+                    image_suffix="png",
+                    width=phantom.width,
+                    height=phantom.height,
+                    metadata={"source": "phantom", "pixel_spacing_mm": phantom.pixel_spacing_mm,
+                              "phantom_truth": {dim: dict(g) for dim, g in phantom.grades.items()}},
+                )
+                _store_landmarks(added.radiograph, phantom, joints)
+            radiographs.append((added.radiograph, phantom))
+
+    annotation_services.project_assign_readers(project=project, radiographs=[r for r, _ in radiographs], readers=readers)
+    for priority, (radiograph, _) in enumerate(radiographs):
+        Assignment.objects.filter(radiograph=radiograph).update(priority=float(priority))
+
+    for radiograph, phantom in radiographs[:read_radiographs]:
+        for reader_user, simulated in zip(readers, panel):
+            assignment = Assignment.objects.get(radiograph=radiograph, reader=reader_user)
+            items = []
+            for dimension in ("erosion", "jsn"):
+                dim_areas = [a for a in areas if a.dimension == dimension]
+                truth = np.array([phantom.grades[dimension][a.joint.name] for a in dim_areas])
+                given = simulated.grade(truth, dimension, rng)
+                items += [GradeInput(area=a, value=int(g), version=0) for a, g in zip(dim_areas, given)]
+            annotation_services.grade_bulk_save(assignment=assignment, user=reader_user, items=items)
+            annotation_services.assignment_submit(assignment=assignment, seconds_spent=int(rng.integers(60, 240)))
+    return DemoSeedReport(project, len(radiographs), min(read_radiographs, len(radiographs)), time.perf_counter() - started)

@@ -1,0 +1,16 @@
+"""Celery tasks of the modeling app: training on the GPU queue, inference on the CPU queue."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True, soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300)
+def model_train_task(run_id: int) -> str:
+    return services.model_version_train(run_id=run_id).status
+
+
+@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3600 + 120)
+def model_predict_task(model_version_id: int) -> int:
+    return services.suggestions_predict(model_version_id=model_version_id)

@@ -1,0 +1,87 @@
+"""Train, promote and predict through the services, on a tiny network and tiny phantoms."""
+from __future__ import annotations
+
+import pytest
+
+from annotation.models import Landmark, Radiograph
+from modeling import selectors, services
+from modeling.demo import demo_seed
+from modeling.ml.phantoms import PhantomConfig
+from modeling.models import ModelVersion, Suggestion, TrainingRun
+
+SMALL = PhantomConfig(width=192, height=240)
+TINY = {
+    "landmark": {"input_size": [80, 64], "widths": [8, 16]},
+    "grading": {"crop_size": 24, "widths": [8, 16], "hidden": 16, "embed_dim": 4},
+    "num_threads": 1,
+}
+
+
+@pytest.fixture
+def seeded(schemes, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        return demo_seed(slug="tiny", patients=3, read_radiographs=4, seed=11, config=SMALL).project
+
+
+@pytest.mark.django_db
+def test_training_records_epochs_and_a_checkpoint_then_promotion_writes_suggestions(seeded, django_capture_on_commit_callbacks):
+    run = services.model_version_request(project=seeded, epochs=2, config=TINY, enqueue=False)
+    version = services.model_version_train(run_id=run.pk)
+    run.refresh_from_db()
+    assert version.status == ModelVersion.Status.READY, run.error
+    assert (run.status, run.progress, [row["epoch"] for row in run.epoch_log]) == (TrainingRun.Status.SUCCEEDED, 1.0, [1, 2])
+    assert version.label_source == ModelVersion.LabelSource.GRADES
+    assert version.checkpoint.name.endswith("v1.pt") and version.checkpoint.size > 1000
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_promote(version=version)
+    still_read = Radiograph.objects.filter(project=seeded).exclude(status=Radiograph.Status.READ)
+    assert still_read.count() == 2
+    for radiograph in still_read:
+        _, suggestions = selectors.suggestions_for_radiograph(radiograph=radiograph)
+        assert len(suggestions) == 31  # every hand area of svdh
+        erosion = suggestions["pip_E__2"]
+        assert len(erosion["distribution"]) == 6 and abs(sum(erosion["distribution"]) - 1) < 1e-6
+        assert erosion["label"] == max(range(6), key=lambda g: erosion["distribution"][g])
+        assert Landmark.objects.filter(radiograph=radiograph, source=Landmark.Source.MODEL).count() == 22
+    # Radiographs already read by everyone need no suggestion.
+    assert not Suggestion.objects.filter(radiograph__status=Radiograph.Status.READ).exists()
+
+
+@pytest.mark.django_db
+def test_failed_training_keeps_the_active_version_serving(seeded, django_capture_on_commit_callbacks):
+    good = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_promote(version=good)
+    broken = services.model_version_request(project=seeded, epochs=1, config={**TINY, "grading": {"crop_size": -5}}, enqueue=False)
+    failed = services.model_version_train(run_id=broken.pk)
+    broken.refresh_from_db()
+    assert failed.status == ModelVersion.Status.FAILED
+    assert broken.status == TrainingRun.Status.FAILED and broken.error
+    assert selectors.model_version_active(project=seeded) == good
+    with pytest.raises(services.NotPromotable):
+        services.model_version_promote(version=failed)
+
+
+@pytest.mark.django_db
+def test_suggestion_off_projects_show_no_model_values(seeded, django_capture_on_commit_callbacks):
+    version = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_promote(version=version)
+    radiograph = Radiograph.objects.filter(project=seeded).exclude(status=Radiograph.Status.READ).first()
+    assert selectors.suggestions_for_radiograph(radiograph=radiograph)[1]
+    seeded.suggestions = "off"
+    seeded.save()
+    radiograph.refresh_from_db()
+    assert selectors.suggestions_for_radiograph(radiograph=radiograph) == (None, {})
+
+
+@pytest.mark.django_db
+def test_promotion_swaps_the_active_version(seeded, django_capture_on_commit_callbacks):
+    first = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
+    second = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_promote(version=first)
+        services.model_version_promote(version=second)
+    first.refresh_from_db()
+    assert (first.status, selectors.model_version_active(project=seeded)) == (ModelVersion.Status.READY, second)
