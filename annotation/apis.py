@@ -5,12 +5,13 @@ from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import selectors, services
+from . import ingestion, selectors, services
 from .models import Assignment, Project, Radiograph
 from .serializers import (
     AreaSerializer,
@@ -18,11 +19,13 @@ from .serializers import (
     AssignmentSummarySerializer,
     GradeBulkSaveSerializer,
     GradeSerializer,
+    LandmarkCorrectionSerializer,
     LandmarkSerializer,
     LeadAssignmentSerializer,
     OwnGradeSerializer,
     ProjectSerializer,
     RadiographSerializer,
+    RadiographUploadSerializer,
 )
 from .services import GradeInput
 
@@ -209,3 +212,111 @@ class RadiographImageApi(APIView):
         response = FileResponse(radiograph.image.open("rb"))
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+# Reader workspace ------------------------------------------------------------------------------
+
+
+class AssignmentSuggestionsApi(APIView):
+    """The model's suggested grades for my reading; none in projects with suggestions off."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "SuggestionSet",
+            {
+                "model_version": serializers.CharField(allow_null=True),
+                "suggestions": serializers.DictField(
+                    child=inline_serializer(
+                        "Suggestion",
+                        {
+                            "label": serializers.IntegerField(),
+                            "distribution": serializers.ListField(child=serializers.FloatField()),
+                            "heatmap_url": serializers.CharField(required=False),
+                        },
+                    )
+                ),
+            },
+        )
+    )
+    def get(self, request: Request, assignment_id: int) -> Response:
+        assignment = _assignment_or_404(request, assignment_id)
+        return Response(selectors.suggestion_set_for(assignment=assignment))
+
+
+class AssignmentLandmarksApi(APIView):
+    """Save the joint markers I moved; they become my own landmarks (source 'reader')."""
+
+    @extend_schema(
+        request=LandmarkCorrectionSerializer,
+        responses=inline_serializer("CorrectedLandmarks", {"landmarks": LandmarkSerializer(many=True)}),
+    )
+    def put(self, request: Request, assignment_id: int) -> Response:
+        from .models import Joint
+
+        assignment = _assignment_or_404(request, assignment_id)
+        radiograph = assignment.radiograph
+        joints = {
+            joint.name: joint
+            for joint in Joint.objects.filter(scheme_id=radiograph.project.scheme_id, body_part=radiograph.body_part)
+        }
+        serializer = LandmarkCorrectionSerializer(
+            data=request.data, context={"joints": joints, "radiograph": radiograph, "assignment": assignment}
+        )
+        serializer.is_valid(raise_exception=True)
+        corrections = [(item["joint"], item["x"], item["y"]) for item in serializer.validated_data["landmarks"]]
+        try:
+            services.landmark_correct(assignment=assignment, user=request.user, corrections=corrections)
+        except services.AssignmentClosed:
+            return Response({"assignment": ["This assignment is already submitted; its landmarks are final."]}, status=400)
+        landmarks = selectors.landmark_list_for(radiograph=radiograph, user=request.user)
+        return Response({"landmarks": LandmarkSerializer(landmarks, many=True).data})
+
+
+class RadiographRenditionApi(APIView):
+    """An 8-bit rendition for the browser: `display` (at most 1600 px, JPEG) or `full` (PNG)."""
+
+    @extend_schema(responses={(200, "image/*"): bytes})
+    def get(self, request: Request, radiograph_id: int, kind: str) -> FileResponse:
+        radiograph = _radiograph_or_404(request, radiograph_id)
+        if kind not in services.RENDITIONS:
+            raise Http404(f"No rendition '{kind}'; choose one of: {', '.join(services.RENDITIONS)}.")
+        path = services.radiograph_rendition(radiograph=radiograph, kind=kind)
+        response = FileResponse(open(path, "rb"))
+        # Named by checksum on the server, so the bytes behind this URL never change.
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+# Ingestion -------------------------------------------------------------------------------------
+
+
+class RadiographUploadApi(APIView):
+    """Add radiographs to a project (multipart: `files`, optional `manifest`, `timepoint`,
+    `allow_colour`): leads and staff only. Answers the ingestion report; 201 if anything was added."""
+
+    parser_classes = [MultiPartParser]
+
+    report_schema = inline_serializer(
+        "IngestionReport",
+        {
+            "imported": serializers.IntegerField(),
+            "skipped": serializers.IntegerField(),
+            "failed": serializers.IntegerField(),
+            "files": serializers.ListField(child=serializers.DictField()),
+            "notes": serializers.ListField(child=serializers.CharField()),
+        },
+    )
+
+    @extend_schema(
+        request={"multipart/form-data": RadiographUploadSerializer},
+        responses={201: report_schema, 200: report_schema},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = _project_or_404(request, project_id)
+        if not selectors.project_list_led(user=request.user).filter(pk=project.pk).exists():
+            raise PermissionDenied("Only the project's leads add radiographs.")
+        serializer = RadiographUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = ingestion.radiographs_ingest(project=project, files=serializer.validated_data["prepared"])
+        created = report.counts()["imported"] > 0
+        return Response(report.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

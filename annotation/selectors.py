@@ -137,3 +137,95 @@ def area_list_for(*, radiograph: Radiograph) -> QuerySet[JointArea]:
     return JointArea.objects.filter(
         scheme_id=radiograph.project.scheme_id, body_part=radiograph.body_part
     ).select_related("joint")
+
+
+# Reader workspace -----------------------------------------------------------------------------
+
+
+def visit_totals_for_reader(*, user: User, assignment: Assignment) -> list[dict]:
+    """My own grades on the other radiographs of the same visit (usually the other hand), summed.
+
+    Only the reader's own assignments count, so a visit total never reveals another reader's values.
+    """
+    from django.db.models import Sum
+
+    others = (
+        assignment_list_for_reader(user=user)
+        .filter(radiograph__visit_id=assignment.radiograph.visit_id)
+        .exclude(pk=assignment.pk)
+    )
+    totals = []
+    for other in others:
+        sums = dict(other.grades.values_list("area__dimension").annotate(total=Sum("value")).order_by())
+        totals.append(
+            {
+                "assignment": other.pk,
+                "body_part": other.radiograph.body_part,
+                "laterality": other.radiograph.laterality,
+                "status": other.status,
+                "erosion": sums.get("erosion") or 0,
+                "jsn": sums.get("jsn") or 0,
+                "graded": other.grades.count(),
+                "areas": area_list_for(radiograph=other.radiograph).count(),
+            }
+        )
+    return totals
+
+
+def suggestion_set_for(*, assignment: Assignment) -> dict:
+    """The model's suggested grades for one reading, or none.
+
+    Payload: ``{"model_version": str | None, "suggestions": {area_code: {"label": int,
+    "distribution": [p0, ..., p_max_grade], "heatmap_url": str (optional)}}}``. A project with
+    suggestions off gets none whatever a model says. The values come from the callable named by the
+    setting ``SUGGESTION_PROVIDER`` (a dotted path; called with ``radiograph=``, returns that payload
+    or None); the modeling app provides it, so this app never imports modeling. Entries that do not
+    fit the radiograph's scheme are dropped and logged rather than shown to a reader.
+    """
+    import logging
+
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    empty = {"model_version": None, "suggestions": {}}
+    radiograph = assignment.radiograph
+    provider_path = getattr(settings, "SUGGESTION_PROVIDER", None)
+    if radiograph.project.suggestions != Project.Suggestions.ASSISTED or not provider_path:
+        return empty
+    offered = import_string(provider_path)(radiograph=radiograph)
+    if not offered or not offered.get("model_version"):
+        return empty
+    areas = {area.code: area for area in area_list_for(radiograph=radiograph)}
+    accepted = {}
+    for code, entry in (offered.get("suggestions") or {}).items():
+        area = areas.get(code)
+        label = entry.get("label") if isinstance(entry, dict) else None
+        distribution = entry.get("distribution") if isinstance(entry, dict) else None
+        valid = (
+            area is not None
+            and isinstance(label, int)
+            and 0 <= label <= area.max_grade
+            and isinstance(distribution, list)
+            and len(distribution) == area.max_grade + 1
+            and all(isinstance(p, (int, float)) and p >= 0 for p in distribution)
+        )
+        if not valid:
+            logging.getLogger(__name__).warning("Dropped suggestion %r for radiograph %s: %r", code, radiograph.pk, entry)
+            continue
+        accepted[code] = {"label": label, "distribution": [float(p) for p in distribution]}
+        if isinstance(entry.get("heatmap_url"), str):
+            accepted[code]["heatmap_url"] = entry["heatmap_url"]
+    return {"model_version": str(offered["model_version"]), "suggestions": accepted}
+
+
+def assignment_after(*, user: User, assignment: Assignment) -> Assignment | None:
+    """What `assignment_next` will give once this assignment is submitted (to warm its image early)."""
+    open_reads = (
+        assignment_list_for_reader(user=user, project=assignment.radiograph.project)
+        .exclude(status=Assignment.Status.SUBMITTED)
+        .exclude(pk=assignment.pk)
+    )
+    return (
+        open_reads.filter(status=Assignment.Status.IN_PROGRESS).first()
+        or open_reads.filter(status=Assignment.Status.PENDING).first()
+    )

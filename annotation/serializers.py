@@ -1,10 +1,23 @@
 """The API's validation boundary: every 400 is raised here, naming the field."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
+from .imaging import ImageRefused
+from .ingestion import ingestion_key
 from .models import Assignment, Grade, JointArea, Landmark, Project, Radiograph
+from .sources import (
+    TIMEPOINT_PATTERN,
+    FileTarget,
+    ManifestError,
+    TargetMissing,
+    file_prepare,
+    manifest_read,
+    max_file_bytes,
+    target_from_filename,
+)
 
 MAX_SECONDS_PER_READ = 24 * 3600
 
@@ -141,4 +154,107 @@ class AssignmentSubmitSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"grades": f"{len(missing)} area(s) are not graded yet: {', '.join(missing[:10])}" + ("…" if len(missing) > 10 else "")}
             )
+        return attrs
+
+
+class LandmarkCorrectionItemSerializer(serializers.Serializer):
+    """One moved marker. Context: `joints` (the scheme's joints by name) and `radiograph`."""
+
+    joint = serializers.CharField(max_length=32)
+    x = serializers.FloatField(min_value=0)
+    y = serializers.FloatField(min_value=0)
+
+    def validate_joint(self, name: str):
+        joints = self.context["joints"]
+        if name not in joints:
+            raise serializers.ValidationError(f"'{name}' is not a joint of this radiograph's scheme.")
+        return joints[name]
+
+    def validate(self, attrs: dict) -> dict:
+        radiograph: Radiograph = self.context["radiograph"]
+        if attrs["x"] > radiograph.width or attrs["y"] > radiograph.height:
+            raise serializers.ValidationError(
+                {"x": f"The point ({attrs['x']:.0f}, {attrs['y']:.0f}) lies outside the {radiograph.width} x {radiograph.height} image."}
+            )
+        return attrs
+
+
+class LandmarkCorrectionSerializer(serializers.Serializer):
+    """Context: `joints`, `radiograph` and `assignment`."""
+
+    landmarks = LandmarkCorrectionItemSerializer(many=True, allow_empty=False, max_length=100)
+
+    def validate(self, attrs: dict) -> dict:
+        if self.context["assignment"].status == Assignment.Status.SUBMITTED:
+            raise serializers.ValidationError({"assignment": "This assignment is already submitted; its landmarks are final."})
+        names = [item["joint"].name for item in attrs["landmarks"]]
+        if len(names) != len(set(names)):
+            raise serializers.ValidationError({"landmarks": "A joint appears more than once in one request."})
+        return attrs
+
+
+# Ingestion -------------------------------------------------------------------------------------
+
+# Bulk imports go through `manage.py import_radiographs`; an upload request stays small enough to
+# decode whole before anything is stored.
+MAX_FILES_PER_UPLOAD = 20
+
+
+class RadiographUploadSerializer(serializers.Serializer):
+    """Multipart upload of radiographs. Every file is decoded and checked here, at the boundary,
+    so one refused file refuses the request and nothing is stored; the 400 names each bad file:
+    `{"files": {"scan.png": ["The image is truncated or corrupt (...)."]}}`.
+    """
+
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True), allow_empty=False, max_length=MAX_FILES_PER_UPLOAD
+    )
+    manifest = serializers.FileField(required=False, help_text="CSV: file, patient, timepoint, laterality, body_part")
+    timepoint = serializers.RegexField(TIMEPOINT_PATTERN, max_length=32, default="baseline")
+    allow_colour = serializers.BooleanField(default=False, help_text="Import colour photographs as grey instead of refusing them.")
+
+    def validate_manifest(self, upload) -> dict:
+        try:
+            return manifest_read(upload.read().decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise serializers.ValidationError("The manifest is not UTF-8 text.") from None
+        except ManifestError as exc:
+            raise serializers.ValidationError(exc.errors) from None
+
+    def validate(self, attrs: dict) -> dict:
+        rows = attrs.get("manifest")
+        max_pixels = settings.MAX_IMAGE_PIXELS
+        prepared, errors = [], {}
+        for upload in attrs["files"]:
+            name = upload.name
+            if name in errors or any(item.name == name for item in prepared):
+                errors[name] = ["The same file name appears twice in one upload."]
+                continue
+            if rows is not None and name not in rows:
+                errors[name] = ["Not listed in the manifest."]
+                continue
+            if upload.size == 0:
+                errors[name] = ["The file is empty (0 bytes)."]
+                continue
+            if upload.size > max_file_bytes(max_pixels):
+                errors[name] = [f"The file is too large ({upload.size:,} bytes) for an image of at most {max_pixels:,} pixels."]
+                continue
+            declared = rows[name].target if rows is not None else FileTarget()
+            try:
+                prepared.append(
+                    file_prepare(
+                        name=name,
+                        data=upload.read(),
+                        declared=declared.over(target_from_filename(name) or FileTarget()),
+                        max_pixels=max_pixels,
+                        key=ingestion_key(),
+                        default_timepoint=attrs["timepoint"],
+                        allow_colour=attrs["allow_colour"],
+                    )
+                )
+            except (ImageRefused, TargetMissing) as refusal:
+                errors[name] = [str(refusal)]
+        if errors:
+            raise serializers.ValidationError({"files": errors})
+        attrs["prepared"] = prepared
         return attrs

@@ -14,3 +14,15 @@ urlpatterns = [
     path("radiographs/<int:radiograph_id>/", apis.RadiographDetailApi.as_view(), name="api-radiograph-detail"),
     path("radiographs/<int:radiograph_id>/image/", apis.RadiographImageApi.as_view(), name="api-radiograph-image"),
 ]
+
+# Reader workspace.
+urlpatterns += [
+    path("assignments/<int:assignment_id>/suggestions/", apis.AssignmentSuggestionsApi.as_view(), name="api-assignment-suggestions"),
+    path("assignments/<int:assignment_id>/landmarks/", apis.AssignmentLandmarksApi.as_view(), name="api-assignment-landmarks"),
+    path("radiographs/<int:radiograph_id>/rendition/<slug:kind>/", apis.RadiographRenditionApi.as_view(), name="api-radiograph-rendition"),
+]
+
+# Ingestion.
+urlpatterns += [
+    path("projects/<int:project_id>/radiographs/", apis.RadiographUploadApi.as_view(), name="api-radiograph-upload"),
+]

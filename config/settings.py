@@ -96,6 +96,10 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 # Radiographs are never served from MEDIA_URL: the API streams them after a permission check.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 
+# Keys the HMAC that turns a DICOM PatientID into a pseudonym. Kept apart from SECRET_KEY so that
+# rotating the signing key does not give a returning patient a new pseudonym.
+PSEUDONYM_KEY = env_str("PSEUDONYM_KEY", SECRET_KEY)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

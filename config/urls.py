@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/", include("annotation.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("frontend.urls")),
+    path("", include("consensus.urls")),
 ]

@@ -38,6 +38,7 @@ things open, settled here as follows.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from consensus.dawid_skene import dawid_skene
+
 AGGREGATORS: tuple[str, ...] = ("DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene", "GLAD", "MACE")
 DS_FAMILY: frozenset[str] = frozenset({"DawidSkene", "OneCoinDawidSkene"})
 
@@ -58,6 +61,10 @@ DS_FAMILY: frozenset[str] = frozenset({"DawidSkene", "OneCoinDawidSkene"})
 # answer for a fraction of the time.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"MACE": {"n_restarts": 1}}
 
+# DawidSkene runs on consensus.dawid_skene (crowd-kit's numbers at a fixed iteration count, a
+# stopping rule on the true log-likelihood and the posterior step, and fast enough for 10^6 labels).
+DS_PARAMS: tuple[str, ...] = ("max_iter", "tol", "tol_posterior")
+DS_DEFAULTS: dict[str, Any] = {name: inspect.signature(dawid_skene).parameters[name].default for name in DS_PARAMS}
 MIN_ROW_SUPPORT = 1.0  # expected tasks per true grade below which a confusion row is not estimated
 TIE_TOLERANCE = 1e-9
 
@@ -115,6 +122,8 @@ def aggregate(
         raise ValueError("n_grades must be at least 2")
     data = _validated(labels, n_grades)
     gold_map = _validated_gold(gold, n_grades)
+    if aggregator == "DawidSkene":
+        return _aggregate_dawid_skene(data, gold_map, n_grades, params, min_labels_per_reader, started)
     model = _build(aggregator, params)
 
     probas = _fit(model, aggregator, data, gold_map) if len(data) else pd.DataFrame()
@@ -185,6 +194,62 @@ def compare_aggregators(
         (a, b): sum(results[a][task] != results[b].get(task) for task in results[a])
         for a, b in combinations(names, 2)
     }
+
+
+def _aggregate_dawid_skene(
+    data: pd.DataFrame,
+    gold_map: dict[Hashable, int],
+    n_grades: int,
+    params: Mapping[str, Any] | None,
+    min_labels_per_reader: int,
+    started: float,
+) -> AggregationResult:
+    unknown = sorted(set(params or {}) - set(DS_PARAMS))
+    if unknown:
+        raise ValueError(f"bad parameters for DawidSkene: {', '.join(unknown)}; allowed: {', '.join(DS_PARAMS)}")
+    task_codes, task_index = pd.factorize(data["task"])  # first-appearance order, as pd.unique
+    worker_codes, worker_index = pd.factorize(data["worker"])
+    tasks: list[Hashable] = task_index.tolist()
+    seen = set(tasks)
+    tasks += [t for t in gold_map if t not in seen]
+    row = {task: i for i, task in enumerate(tasks)}
+    gold = np.full(len(tasks), -1, dtype=np.int64)
+    for task, grade in gold_map.items():
+        gold[row[task]] = grade
+    fit = dawid_skene(
+        task_codes, worker_codes, data["label"].to_numpy(np.int64),
+        n_classes=n_grades, n_tasks=len(tasks), n_workers=len(worker_index), gold=gold, **(params or {}),
+    )  # fmt: skip
+    workers = [_py(w) for w in worker_index]
+    counts = np.bincount(worker_codes, minlength=len(workers))
+    uniform = np.full(n_grades, 1.0 / n_grades)
+    confusion = {}
+    for i, worker in enumerate(workers):
+        m = fit.confusion[i].copy()
+        m[fit.support[i] < MIN_ROW_SUPPORT] = uniform
+        confusion[worker] = m
+    label_counts = {w: int(c) for w, c in zip(workers, counts)}
+    return AggregationResult(
+        aggregator="DawidSkene",
+        params={**DS_DEFAULTS, **(params or {})},
+        n_grades=n_grades,
+        tasks=tasks,
+        posterior=fit.posteriors,
+        labels={task: int(g) for task, g in zip(tasks, fit.labels)},
+        reader_confusion=confusion,
+        reader_support={w: fit.support[i] for i, w in enumerate(workers)},
+        reader_label_counts=label_counts,
+        few_label_readers=sorted((w for w, c in label_counts.items() if c < min_labels_per_reader), key=repr),
+        gold_tasks=list(gold_map),
+        iterations=fit.iterations,
+        converged=fit.converged,
+        loss_history=fit.log_likelihood.tolist(),  # observed-data log-likelihood, not crowd-kit's ELBO
+        n_tasks=len(tasks),
+        n_workers=len(workers),
+        n_labels=len(data),
+        duration_s=time.perf_counter() - started,
+        versions={"numpy": np.__version__, "scipy": version("scipy"), "pandas": pd.__version__},
+    )
 
 
 # --------------------------------------------------------------------------- input checks

@@ -57,8 +57,8 @@ def test_unknown_aggregator_names_the_allowed_ones() -> None:
 
 def test_bad_parameters_are_a_value_error_naming_the_allowed_ones() -> None:
     data, _ = clear_majority(list(range(3)), list(range(3)))
-    with pytest.raises(ValueError, match="allowed: n_iter, tol"):
-        aggregate(data, n_grades=4, params={"max_iter": 3})
+    with pytest.raises(ValueError, match="allowed: max_iter, tol, tol_posterior"):
+        aggregate(data, n_grades=4, params={"n_iter": 3})
 
 
 @pytest.mark.parametrize(
@@ -156,11 +156,11 @@ def test_gold_grade_outside_the_scale_is_refused() -> None:
 
 def test_dawid_skene_reports_iterations_convergence_and_params() -> None:
     data, _ = clear_majority(list(range(12)), list(range(5)))
-    full = aggregate(data, n_grades=6, params={"n_iter": 50, "tol": 1e-5})
+    full = aggregate(data, n_grades=6, params={"max_iter": 50, "tol_posterior": 1e-6})
     assert full.converged is True and 1 < full.iterations < 50  # type: ignore[operator]
-    assert full.params["n_iter"] == 50 and full.params["tol"] == 1e-5
+    assert full.params["max_iter"] == 50 and full.params["tol_posterior"] == 1e-6
     assert len(full.loss_history) == full.iterations
-    cut = aggregate(data, n_grades=6, params={"n_iter": 1})
+    cut = aggregate(data, n_grades=6, params={"max_iter": 1})
     assert (cut.iterations, cut.converged) == (1, False)
 
     mv = aggregate(data, n_grades=6, aggregator="MajorityVote")
