@@ -17,6 +17,8 @@ from modeling.ml.phantoms import Phantom, PhantomConfig, generate_patient
 from modeling.ml.simulated_readers import make_reader_panel
 
 DEMO_PASSWORDS = {"reader": "demo-reader", "lead": "demo-lead", "admin": "demo-admin"}
+# A few minutes of training on two CPU cores: enough for landmarks and plausible suggestions.
+DEMO_MODEL_CONFIG = {"time_budget_s": 180, "num_threads": 1}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ def demo_seed(
     read_radiographs: int = 30,
     seed: int = 7,
     config: PhantomConfig | None = None,
+    train_model: bool = False,
 ) -> DemoSeedReport:
     """A project of phantom hands, three simulated readers, a lead and an admin.
 
@@ -118,4 +121,10 @@ def demo_seed(
                 items += [GradeInput(area=a, value=int(g), version=0) for a, g in zip(dim_areas, given)]
             annotation_services.grade_bulk_save(assignment=assignment, user=reader_user, items=items)
             annotation_services.assignment_submit(assignment=assignment, seconds_spent=int(rng.integers(60, 240)))
+    if train_model:
+        # The worker trains a small CPU model right after it starts and promotes it, so the demo
+        # shows suggestions and model landmarks within a few minutes.
+        from modeling.services import model_version_request
+
+        model_version_request(project=project, epochs=40, config=DEMO_MODEL_CONFIG, auto_promote=True)
     return DemoSeedReport(project, len(radiographs), min(read_radiographs, len(radiographs)), time.perf_counter() - started)

@@ -67,8 +67,11 @@ def _grade_vote_shares(project: Project) -> dict[int, dict[str, list[float]]]:
 def training_samples(*, project: Project) -> tuple[list[dict], str]:
     """Samples for `modeling.ml.train.main` and the label source they were built from."""
     targets = _grade_vote_shares(project)
+    if not targets:
+        raise NothingToTrainOn(f"project {project.slug} has no submitted grades yet")
     source = ModelVersion.LabelSource.GRADES
-    radiographs = Radiograph.objects.filter(pk__in=targets.keys(), body_part="hand").select_related("visit")
+    # Every hand with known landmarks teaches localisation; only graded ones teach grading.
+    radiographs = Radiograph.objects.filter(project=project, body_part="hand").select_related("visit")
     human_points: dict[int, dict[str, tuple[float, float]]] = defaultdict(dict)
     # Imported points and readers' corrections are known positions; the model's own are not.
     for rid, name, x, y in Landmark.objects.filter(radiograph__in=radiographs).exclude(
@@ -85,7 +88,7 @@ def training_samples(*, project: Project) -> tuple[list[dict], str]:
                 "laterality": radiograph.laterality,
                 "landmarks": human_points[radiograph.pk],
                 "patient_id": str(radiograph.visit.patient_id),
-                "targets": targets[radiograph.pk],
+                "targets": targets.get(radiograph.pk, {}),
             }
         )
     if not samples:
@@ -240,8 +243,12 @@ def model_version_promote(*, version: ModelVersion) -> ModelVersion:
 
 def suggestions_predict(*, model_version_id: int) -> int:
     """Suggestions and model landmarks for every hand radiograph of the project still being read."""
+    import torch
+
     from modeling.ml.inference import load_model, predict_hand
 
+    # One thread per inference process: two threads on a small CPU were several times slower.
+    torch.set_num_threads(1)
     version = ModelVersion.objects.select_related("project").get(pk=model_version_id)
     with version.checkpoint.open("rb") as handle:
         import io

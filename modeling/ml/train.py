@@ -35,6 +35,7 @@ from .data import (
     hand_size,
     load_scheme,
     patient_split,
+    samples_from_phantoms,
     scheme_dimensions,
 )
 from .inference import CHECKPOINT_FORMAT, HandModel, build_model, predict_hand
@@ -442,12 +443,6 @@ def make_checkpoint(model: HandModel, cfg: TrainConfig, metrics: dict, split: di
 # ---------------------------------------------------------------------------------------------
 
 
-def phantom_samples(cfg: TrainConfig) -> Iterable[dict]:
-    from .data import samples_from_phantoms
-
-    return samples_from_phantoms(n_patients=cfg.n_patients, seed=cfg.phantom_seed)
-
-
 def main(
     cfg: TrainConfig,
     samples: Iterable[dict] | None = None,
@@ -468,7 +463,7 @@ def main(
 
     t_data = time.monotonic()
     data = build_dataset(
-        phantom_samples(cfg) if samples is None else samples,
+        samples_from_phantoms(cfg.n_patients, cfg.phantom_seed) if samples is None else samples,
         scheme,
         cfg.landmark.input_size,
         cfg.grading.crop_size,

@@ -11,9 +11,10 @@ class Command(BaseCommand):
         parser.add_argument("--patients", type=int, default=40, help="patients (two hands each)")
         parser.add_argument("--read", type=int, default=30, help="radiographs already read by all three readers")
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--no-model", action="store_true", help="do not queue the demo model's training")
 
-    def handle(self, *args, project: str, patients: int, read: int, seed: int, **options):
-        report = demo_seed(slug=project, patients=patients, read_radiographs=read, seed=seed)
+    def handle(self, *args, project: str, patients: int, read: int, seed: int, no_model: bool, **options):
+        report = demo_seed(slug=project, patients=patients, read_radiographs=read, seed=seed, train_model=not no_model)
         self.stdout.write(
             f"Project '{report.project.slug}': {report.radiographs} radiographs, {report.read} read by three readers "
             f"({report.seconds:.1f} s)."
