@@ -100,6 +100,10 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # rotating the signing key does not give a returning patient a new pseudonym.
 PSEUDONYM_KEY = env_str("PSEUDONYM_KEY", SECRET_KEY)
 
+# Where the reader workspace gets model suggestions: annotation names no other app, so the
+# modeling app is plugged in here.
+SUGGESTION_PROVIDER = "modeling.selectors.suggestion_payload"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -1,11 +1,21 @@
 """Server-rendered pages. The server decides; pages only show what selectors allow."""
 from __future__ import annotations
 
+import csv
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from annotation import selectors
+from annotation.models import Assignment, Project
+from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
+
+from .scoresheet import score_rows, short_label
 
 
 @login_required
@@ -20,4 +30,159 @@ def home(request: HttpRequest) -> HttpResponse:
                 "next": selectors.assignment_next(user=request.user, project=project),
             }
         )
-    return render(request, "frontend/home.html", {"projects": projects})
+    prefetch = [_display_url(item["next"]) for item in projects if item["next"] is not None]
+    return render(request, "frontend/home.html", {"projects": projects, "prefetch_images": prefetch})
+
+
+def _project_or_404(request: HttpRequest, project_id: int) -> Project:
+    project = selectors.project_list_visible(user=request.user).filter(pk=project_id).select_related("scheme").first()
+    if project is None:
+        raise Http404(_("No such project."))
+    return project
+
+
+def _assignment_or_404(request: HttpRequest, assignment_id: int) -> Assignment:
+    # Another reader's assignment answers exactly like a missing one, as in the API.
+    assignment = selectors.assignment_get_for_reader(user=request.user, assignment_id=assignment_id)
+    if assignment is None:
+        raise Http404(_("No such assignment."))
+    return assignment
+
+
+@login_required
+def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project_or_404(request, project_id)
+    assignments = selectors.assignment_list_for_reader(user=request.user, project=project).annotate(
+        graded=Count("grades")
+    )
+    area_counts = {
+        body_part: project.scheme.areas.filter(body_part=body_part).count()
+        for body_part in {assignment.radiograph.body_part for assignment in assignments}
+    }
+    rows = [{"assignment": item, "areas": area_counts[item.radiograph.body_part]} for item in assignments]
+    upcoming = selectors.assignment_next(user=request.user, project=project)
+    return render(
+        request,
+        "frontend/worklist.html",
+        {
+            "project": project,
+            "rows": rows,
+            "progress": selectors.assignment_progress(user=request.user, project=project),
+            "next": upcoming,
+            "prefetch_images": [_display_url(upcoming)],
+        },
+    )
+
+
+@login_required
+def worklist_next(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _project_or_404(request, project_id)
+    assignment = selectors.assignment_next(user=request.user, project=project)
+    if assignment is None:
+        messages.info(request, _("Nothing left to read in this project."))
+        return redirect("worklist", project_id=project.pk)
+    return redirect("workspace", assignment_id=assignment.pk)
+
+
+@login_required
+def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = _assignment_or_404(request, assignment_id)
+    radiograph = assignment.radiograph
+    project = radiograph.project
+    areas = list(selectors.area_list_for(radiograph=radiograph))
+    landmarks = selectors.landmark_list_for(radiograph=radiograph, user=request.user)
+    # The page starts from the server's data embedded here, so it paints and restores a draft
+    # without waiting for the API; later reads and every write go through the API.
+    config = {
+        "user": request.user.pk,
+        "assignment": AssignmentSummarySerializer(assignment).data,
+        "project": {"id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions},
+        "rows": score_rows(areas),
+        "short_labels": {area.joint.name: short_label(area.joint.name) for area in areas},
+        "landmarks": LandmarkSerializer(landmarks, many=True).data,
+        "grades": OwnGradeSerializer(assignment.grades.select_related("area"), many=True).data,
+        "visit_totals": selectors.visit_totals_for_reader(user=request.user, assignment=assignment),
+        "urls": {
+            "grades": reverse("api-grade-bulk-save", args=[assignment.pk]),
+            "submit": reverse("api-assignment-submit", args=[assignment.pk]),
+            "suggestions": reverse("api-assignment-suggestions", args=[assignment.pk]),
+            "landmarks": reverse("api-assignment-landmarks", args=[assignment.pk]),
+            "next": reverse("api-worklist-next", args=[project.pk]),
+            "display_image": reverse("api-radiograph-rendition", args=[radiograph.pk, "display"]),
+            "full_image": reverse("api-radiograph-rendition", args=[radiograph.pk, "full"]),
+            "workspace": reverse("workspace", args=[0]),
+            "worklist": reverse("worklist", args=[project.pk]),
+        },
+    }
+    upcoming = selectors.assignment_after(user=request.user, assignment=assignment)
+    return render(
+        request,
+        "frontend/workspace.html",
+        {
+            "assignment": assignment,
+            "radiograph": radiograph,
+            "project": project,
+            "config": config,
+            # The browser fetches the next radiograph's display image while the reader works on
+            # this one, so submitting opens the next one without waiting for it.
+            "prefetch_image": _display_url(upcoming),
+        },
+    )
+
+
+def _display_url(assignment: Assignment | None) -> str | None:
+    if assignment is None:
+        return None
+    return reverse("api-radiograph-rendition", args=[assignment.radiograph_id, "display"])
+
+
+def _saved_table(assignment: Assignment) -> tuple[list[dict], dict[str, int]]:
+    """The score table from saved grades: rows with values, and the totals."""
+    values = dict(assignment.grades.values_list("area__code", "value"))
+    rows = score_rows(list(selectors.area_list_for(radiograph=assignment.radiograph)))
+    totals = {"erosion": 0, "jsn": 0}
+    for row in rows:
+        if row.get("group_heading"):
+            continue
+        for dimension in ("erosion", "jsn"):
+            cell = row[dimension]
+            if cell is not None:
+                cell["value"] = values.get(cell["code"])
+                totals[dimension] += cell["value"] or 0
+    totals["total"] = totals["erosion"] + totals["jsn"]
+    return rows, totals
+
+
+@login_required
+def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = _assignment_or_404(request, assignment_id)
+    radiograph = assignment.radiograph
+    rows, totals = _saved_table(assignment)
+    patient, timepoint = radiograph.visit.patient.pseudonym, radiograph.visit.timepoint
+    hand = f"{radiograph.laterality}{radiograph.body_part[0].upper()}"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{patient}-{timepoint}-{hand}-scores.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["patient", "timepoint", "image", "joint", "erosion", "jsn", "erosion_code", "jsn_code"])
+    for row in rows:
+        if row.get("group_heading"):
+            continue
+        cells = [row["erosion"], row["jsn"]]
+        # "X" marks a dimension the scheme does not score at this joint, as in the paper table.
+        shown = ["X" if cell is None else ("" if cell["value"] is None else cell["value"]) for cell in cells]
+        codes = ["" if cell is None else cell["code"] for cell in cells]
+        writer.writerow([patient, timepoint, hand, row["label"], *shown, *codes])
+    writer.writerow([patient, timepoint, hand, "total", totals["erosion"], totals["jsn"], "", ""])
+    writer.writerow([patient, timepoint, hand, "svdh_total", totals["total"], "", "", ""])
+    return response
+
+
+@login_required
+def workspace_print(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = _assignment_or_404(request, assignment_id)
+    rows, totals = _saved_table(assignment)
+    return render(
+        request,
+        "frontend/workspace_print.html",
+        {"assignment": assignment, "radiograph": assignment.radiograph, "rows": rows, "totals": totals},
+    )

@@ -1,9 +1,15 @@
 """Reads of the modeling app: the serving version and its suggestions."""
 from __future__ import annotations
 
-from annotation.models import Project, Radiograph
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
-from .models import ModelVersion, Suggestion
+import numpy as np
+
+from annotation.models import Assignment, Dimension, Grade, Project, Radiograph
+
+from .models import LearningPolicy, ModelVersion, Suggestion
 
 
 def model_version_active(*, project: Project) -> ModelVersion | None:
@@ -23,3 +29,172 @@ def suggestions_for_radiograph(*, radiograph: Radiograph) -> tuple[ModelVersion 
         return None, {}
     rows = Suggestion.objects.filter(radiograph=radiograph, model_version=version).select_related("area")
     return version, {row.area.code: {"label": row.label, "distribution": row.distribution} for row in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Active learning: the project's policy, labelled radiographs, suggestion analytics
+# ---------------------------------------------------------------------------------------------
+
+
+def learning_policy_for(*, project: Project) -> LearningPolicy:
+    """The project's policy, or an unsaved one with the defaults when none was set."""
+    return LearningPolicy.objects.filter(project=project).first() or LearningPolicy(project=project)
+
+
+def radiographs_labelled_since(*, project: Project, since: datetime | None) -> int:
+    """Radiographs that became fully read (their k-th submitted read) after `since`.
+
+    Counted from the reads themselves, not from `Radiograph.status`, which a separate task updates
+    after the submission that triggers this check. Extra reads of a radiograph that was already
+    fully read (calibration) do not count it again.
+    """
+    k = max(1, project.readers_per_radiograph)
+    submitted = Assignment.objects.filter(radiograph__project=project, status=Assignment.Status.SUBMITTED, submitted_at__isnull=False)
+    if since is not None:
+        recent = submitted.filter(submitted_at__gt=since).values("radiograph_id")
+        submitted = submitted.filter(radiograph_id__in=recent)
+    times: dict[int, list[datetime]] = defaultdict(list)
+    for radiograph_id, submitted_at in submitted.values_list("radiograph_id", "submitted_at"):
+        times[radiograph_id].append(submitted_at)
+    return sum(
+        1 for moments in times.values() if len(moments) >= k and (since is None or sorted(moments)[k - 1] > since)
+    )
+
+
+@dataclass(frozen=True)
+class SecondsSummary:
+    reads: int
+    mean: float | None
+    median: float | None
+
+
+@dataclass(frozen=True)
+class SuggestionAnalytics:
+    """How readers use the model's suggestions (definitions in `suggestion_analytics`)."""
+
+    graded_areas_with_suggestion: int
+    accepted: int
+    edited: int
+    manual: int
+    acceptance_rate: float | None
+    edit_rate: float | None
+    manual_rate: float | None
+    mean_edit_distance: float | None
+    edit_distances: dict[int, int]
+    seconds_with_suggestions: SecondsSummary
+    seconds_without_suggestions: SecondsSummary
+    compared_with_consensus: int
+    wrong_suggestions: int
+    wrong_suggestion_kept_rate: float | None
+    right_suggestion_kept_rate: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _seconds(values: list[int]) -> SecondsSummary:
+    if not values:
+        return SecondsSummary(reads=0, mean=None, median=None)
+    return SecondsSummary(reads=len(values), mean=float(np.mean(values)), median=float(np.median(values)))
+
+
+def suggestion_analytics(*, project: Project, model_version: ModelVersion | None = None) -> SuggestionAnalytics:
+    """Acceptance, edit distance, reading time and automation bias of the project's suggestions.
+
+    - The suggestion a reader saw for an area is the newest one created before their read was
+      submitted; a graded area "had a suggestion" when there is one. With `model_version`, only
+      areas whose seen suggestion came from that version count.
+    - Acceptance: shares of those grades saved as accepted, edited, or typed in manually
+      (`Grade.source`).
+    - Edit distance: mean |grade - suggested label| over edited grades, and how many moved by 1, 2...
+    - Seconds: `Assignment.seconds_spent` of submitted reads, split by whether any suggestion of
+      the radiograph existed at submission; reads without a recorded time (0) are left out.
+    - Automation bias: among areas where the suggestion differs from the latest consensus label, the
+      share of reader grades equal to the suggestion (`wrong_suggestion_kept_rate`), beside the same
+      share where the suggestion matches the consensus. The consensus is fused from these very
+      readers, so a high kept rate on wrong suggestions understates the bias if anything.
+    """
+    from consensus.selectors import consensus_labels_for_training, consensus_run_latest
+
+    shown: dict[tuple[int, int], list[tuple[datetime, int, int]]] = defaultdict(list)
+    read = Assignment.objects.filter(radiograph__project=project, status=Assignment.Status.SUBMITTED).values("radiograph_id")
+    for radiograph_id, area_id, created_at, label, version_id in Suggestion.objects.filter(
+        radiograph_id__in=read
+    ).values_list("radiograph_id", "area_id", "created_at", "label", "model_version_id"):
+        shown[(radiograph_id, area_id)].append((created_at, label, version_id))
+    first_suggestion: dict[int, datetime] = {}
+    for (radiograph_id, _), rows in shown.items():
+        rows.sort()
+        first_suggestion[radiograph_id] = min(first_suggestion.get(radiograph_id, rows[0][0]), rows[0][0])
+
+    consensus: dict[tuple[int, int], int] = {}
+    for dimension in Dimension.values:
+        run = consensus_run_latest(project=project, dimension=dimension)
+        if run is not None:
+            consensus.update({key: label for key, (label, _) in consensus_labels_for_training(run=run).items()})
+
+    counts = {Grade.Source.ACCEPTED: 0, Grade.Source.EDITED: 0, Grade.Source.MANUAL: 0}
+    distances: list[int] = []
+    wrong = wrong_kept = right = right_kept = 0
+    grades = Grade.objects.filter(
+        assignment__radiograph__project=project, assignment__status=Assignment.Status.SUBMITTED
+    ).values_list("assignment__radiograph_id", "area_id", "value", "source", "assignment__submitted_at")
+    for radiograph_id, area_id, value, source, submitted_at in grades:
+        seen = [row for row in shown.get((radiograph_id, area_id), ()) if submitted_at is None or row[0] <= submitted_at]
+        if not seen:
+            continue
+        _, suggested, version_id = seen[-1]
+        if model_version is not None and version_id != model_version.pk:
+            continue
+        counts[source] = counts.get(source, 0) + 1
+        if source == Grade.Source.EDITED:
+            distances.append(abs(value - suggested))
+        truth = consensus.get((radiograph_id, area_id))
+        if truth is None:
+            continue
+        if suggested != truth:
+            wrong += 1
+            wrong_kept += value == suggested
+        else:
+            right += 1
+            right_kept += value == suggested
+
+    with_suggestions: list[int] = []
+    without_suggestions: list[int] = []
+    for radiograph_id, seconds, submitted_at in Assignment.objects.filter(
+        radiograph__project=project, status=Assignment.Status.SUBMITTED, seconds_spent__gt=0
+    ).values_list("radiograph_id", "seconds_spent", "submitted_at"):
+        first = first_suggestion.get(radiograph_id)
+        had = first is not None and (submitted_at is None or first <= submitted_at)
+        (with_suggestions if had else without_suggestions).append(seconds)
+
+    total = sum(counts.values())
+    return SuggestionAnalytics(
+        graded_areas_with_suggestion=total,
+        accepted=counts[Grade.Source.ACCEPTED],
+        edited=counts[Grade.Source.EDITED],
+        manual=counts[Grade.Source.MANUAL],
+        acceptance_rate=_rate(counts[Grade.Source.ACCEPTED], total),
+        edit_rate=_rate(counts[Grade.Source.EDITED], total),
+        manual_rate=_rate(counts[Grade.Source.MANUAL], total),
+        mean_edit_distance=float(np.mean(distances)) if distances else None,
+        edit_distances={int(d): distances.count(d) for d in sorted(set(distances))},
+        seconds_with_suggestions=_seconds(with_suggestions),
+        seconds_without_suggestions=_seconds(without_suggestions),
+        compared_with_consensus=wrong + right,
+        wrong_suggestions=wrong,
+        wrong_suggestion_kept_rate=_rate(wrong_kept, wrong),
+        right_suggestion_kept_rate=_rate(right_kept, right),
+    )
+
+
+def suggestion_payload(*, radiograph: Radiograph) -> dict | None:
+    """The reader workspace's suggestion provider (settings.SUGGESTION_PROVIDER)."""
+    version, suggestions = suggestions_for_radiograph(radiograph=radiograph)
+    if version is None:
+        return None
+    return {"model_version": f"v{version.number}", "suggestions": suggestions}

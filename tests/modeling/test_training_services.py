@@ -88,3 +88,24 @@ def test_promotion_swaps_the_active_version(seeded, django_capture_on_commit_cal
         services.model_version_promote(version=second)
     first.refresh_from_db()
     assert (first.status, selectors.model_version_active(project=seeded)) == (ModelVersion.Status.READY, second)
+
+
+@pytest.mark.django_db
+def test_workspace_endpoint_serves_the_active_versions_suggestions(seeded, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from annotation.models import Assignment
+
+    from ..conftest import client_for
+
+    assignment = Assignment.objects.filter(radiograph__project=seeded).exclude(radiograph__status=Radiograph.Status.READ).first()
+    client = client_for(assignment.reader)
+    url = reverse("api-assignment-suggestions", args=[assignment.pk])
+    assert client.get(url).json() == {"model_version": None, "suggestions": {}}
+    version = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_promote(version=version)
+    body = client.get(url).json()
+    stored = {s.area.code: s.label for s in Suggestion.objects.filter(radiograph=assignment.radiograph, model_version=version)}
+    assert body["model_version"] == "v1"
+    assert {code: item["label"] for code, item in body["suggestions"].items()} == stored

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         root = settings.BASE_DIR
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
-             "-Q", "default,inference,training", "--concurrency=1"],
+             "-Q", "default,inference,training", "--concurrency=2"],
             cwd=root,
         )
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=root)
