@@ -1,1 +1,175 @@
-"""Models of the consensus app: aggregation runs and consensus labels."""
+"""Consensus runs and their labels, reader profiles, adjudicated grades and per-project settings."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from annotation.models import Dimension, JointArea, Project, Radiograph
+
+from .aggregation import AGGREGATORS
+
+
+class ConsensusSettings(models.Model):
+    """How and when a project's consensus is recomputed, and the bookkeeping of the debounce.
+
+    Each recompute request takes the next `request_seq`; the task it enqueues carries that number
+    and runs only if no later request has arrived by then (`request_seq` still equal) and no
+    compute has already covered it (`computed_seq` below it). A burst of submissions therefore
+    costs one compute, after the project has been quiet for `delay_seconds`. `max_wait_seconds`
+    bounds the wait when submissions never pause: once the oldest uncovered request
+    (`pending_since`) is that old, a superseded task computes anyway.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="consensus_settings")
+    auto_recompute = models.BooleanField(default=True, help_text="Recompute after reader submissions.")
+    aggregator = models.CharField(max_length=32, default="DawidSkene", choices=[(name, name) for name in AGGREGATORS])
+    delay_seconds = models.PositiveIntegerField(
+        default=30, help_text="Quiet time after the last submission before the consensus is recomputed."
+    )
+    max_wait_seconds = models.PositiveIntegerField(
+        default=600, help_text="Recompute at least this often while submissions keep arriving."
+    )
+    request_seq = models.PositiveBigIntegerField(default=0)
+    computed_seq = models.PositiveBigIntegerField(default=0)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    pending_since = models.DateTimeField(null=True, blank=True, help_text="Oldest request no compute has covered yet.")
+    compute_started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "consensus settings"
+        verbose_name_plural = "consensus settings"
+
+    def __str__(self) -> str:
+        return f"consensus settings of {self.project}"
+
+    @property
+    def pending(self) -> bool:
+        """A recompute was requested and no compute has picked it up yet."""
+        return self.request_seq > self.computed_seq
+
+
+class ConsensusProject(Project):
+    """Projects as the consensus admin shows them: settings inline and a recompute action."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "project consensus"
+        verbose_name_plural = "project consensus"
+
+
+class ConsensusRun(models.Model):
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SUBMISSION = "submission", "After submissions"
+        DASHBOARD = "dashboard", "Dashboard"
+        ADMIN = "admin", "Admin"
+        COMMAND = "command", "Command line"
+        API = "api", "API"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="consensus_runs")
+    dimension = models.CharField(max_length=8, choices=Dimension.choices)
+    aggregator = models.CharField(max_length=32)
+    # Parameters as requested plus crowd-kit's defaults, so a run is reproducible from its row.
+    params = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(help_text="Counts up per project and dimension, failed runs included.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OK)
+    error = models.TextField(blank=True)
+    trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.COMMAND)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    n_tasks = models.PositiveIntegerField(default=0, help_text="(radiograph, area) pairs")
+    n_readers = models.PositiveIntegerField(default=0)
+    n_labels = models.PositiveIntegerField(default=0, help_text="reader grades fused")
+    n_gold = models.PositiveIntegerField(default=0, help_text="adjudicated grades passed as gold")
+    iterations = models.PositiveIntegerField(null=True, blank=True)
+    converged = models.BooleanField(null=True, blank=True)
+    duration_s = models.FloatField(default=0.0)
+    few_label_readers = models.JSONField(default=list, blank=True)
+    includes_model = models.BooleanField(
+        default=False, help_text="Model suggestions entered the fit as one more reader (a lead's decision)."
+    )
+    # One entry per grade grid (body part and maximum grade), since hands and feet are fused apart.
+    parts = models.JSONField(default=list, blank=True)
+    comparison = models.JSONField(default=dict, blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "dimension", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "dimension", "version"], name="consensus_run_version_unique")
+        ]
+        indexes = [models.Index(fields=["project", "dimension", "status", "-version"])]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.dimension} v{self.version} ({self.aggregator}, {self.status})"
+
+
+class ConsensusLabel(models.Model):
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="labels")
+    radiograph = models.ForeignKey(Radiograph, on_delete=models.CASCADE, related_name="consensus_labels")
+    area = models.ForeignKey(JointArea, on_delete=models.PROTECT, related_name="consensus_labels")
+    label = models.PositiveSmallIntegerField()
+    posterior = models.JSONField(help_text="Probability of every grade 0..max_grade; sums to 1.")
+    is_gold = models.BooleanField(default=False, help_text="Set by a lead's adjudication.")
+    n_readers = models.PositiveSmallIntegerField(default=0)
+    spread = models.PositiveSmallIntegerField(default=0, help_text="Highest minus lowest reader grade.")
+    # Entropy of the posterior divided by log(number of grades): 0 certain, 1 flat. Normalised so
+    # that hands (6 grades) and feet (11 grades) rank on one adjudication queue.
+    uncertainty = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["run", "radiograph", "area__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "radiograph", "area"], name="consensus_label_unique_per_run")
+        ]
+        indexes = [models.Index(fields=["run", "-uncertainty"])]
+
+    def __str__(self) -> str:
+        return f"{self.area.code}={self.label} (run {self.run_id})"
+
+
+class ReaderEstimate(models.Model):
+    """A reader's confusion matrix as the aggregator estimated it, rows = true grade."""
+
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="reader_estimates")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    body_part = models.CharField(max_length=8)
+    n_labels = models.PositiveIntegerField()
+    few_labels = models.BooleanField(default=False)
+    confusion = models.JSONField()
+    support = models.JSONField(help_text="Expected tasks behind each row; thin rows are filled uniform.")
+
+    class Meta:
+        ordering = ["run", "reader_id", "body_part"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "reader", "body_part"], name="reader_estimate_unique_per_run")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reader} in run {self.run_id} ({self.body_part})"
+
+
+class AdjudicatedLabel(models.Model):
+    """A lead's final grade for one area; the newest per area is gold for the next run.
+
+    Rows are never edited: a changed decision is a new row, so the history of decisions stays.
+    """
+
+    radiograph = models.ForeignKey(Radiograph, on_delete=models.CASCADE, related_name="adjudications")
+    area = models.ForeignKey(JointArea, on_delete=models.PROTECT, related_name="adjudications")
+    grade = models.PositiveSmallIntegerField()
+    lead = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["radiograph", "area", "-created_at", "-id"]
+        indexes = [models.Index(fields=["radiograph", "area", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.area.code}={self.grade} on {self.radiograph_id} by {self.lead}"

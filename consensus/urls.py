@@ -1,0 +1,18 @@
+"""Pages and API of the consensus app; included at the site root by config/urls.py."""
+from django.urls import path
+
+from . import apis, views
+
+urlpatterns = [
+    path("projects/<int:project_id>/agreement/", views.agreement_dashboard, name="consensus-dashboard"),
+    path("projects/<int:project_id>/agreement/recompute/", views.agreement_recompute, name="consensus-recompute"),
+    path("projects/<int:project_id>/agreement/adjudicate/", views.agreement_adjudicate, name="consensus-adjudicate"),
+    path("api/projects/<int:project_id>/consensus/", apis.ConsensusSummaryApi.as_view(), name="api-consensus-summary"),
+    path("api/projects/<int:project_id>/consensus/runs/", apis.ConsensusRunListApi.as_view(), name="api-consensus-runs"),
+    path("api/projects/<int:project_id>/consensus/labels/", apis.ConsensusLabelListApi.as_view(), name="api-consensus-labels"),
+    path("api/projects/<int:project_id>/consensus/agreement/", apis.AgreementApi.as_view(), name="api-consensus-agreement"),
+    path("api/projects/<int:project_id>/consensus/comparison/", apis.AggregatorComparisonApi.as_view(), name="api-consensus-comparison"),
+    path("api/projects/<int:project_id>/consensus/disputed/", apis.DisputedListApi.as_view(), name="api-consensus-disputed"),
+    path("api/projects/<int:project_id>/consensus/adjudications/", apis.AdjudicationListCreateApi.as_view(), name="api-consensus-adjudications"),
+    path("api/projects/<int:project_id>/consensus/recompute/", apis.RecomputeApi.as_view(), name="api-consensus-recompute"),
+]

@@ -1,0 +1,152 @@
+"""The lead dashboard: agreement, reliability, aggregator comparison and the adjudication queue.
+
+Server-rendered; heatmaps are SVG built on the server. Leads and staff only: a reader gets 403
+(blinded readers must never see consensus or agreement figures), a non-member 404.
+"""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotation import selectors as annotation_selectors
+from annotation.models import Dimension, Project
+
+from . import selectors, services
+from .aggregation import AGGREGATORS
+from .heatmap import heatmap_svg
+from .models import ConsensusRun
+from .serializers import AdjudicationCreateSerializer, RecomputeSerializer
+
+QUEUE_LENGTH = 25
+
+
+def _led_project(request: HttpRequest, project_id: int) -> Project:
+    project = annotation_selectors.project_list_visible(user=request.user).filter(pk=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    if not annotation_selectors.project_list_led(user=request.user).filter(pk=project.pk).exists():
+        raise PermissionDenied("Consensus and agreement figures are shown to the project's leads only.")
+    return project
+
+
+def _scale_figures(report: selectors.AgreementReport) -> dict:
+    """The report plus its heatmaps, drawn once here so the template only places them."""
+    scale = report.scale
+    readers = [
+        {
+            "row": row,
+            "svg": mark_safe(  # noqa: S308 - built by heatmap_svg, which escapes every label
+                heatmap_svg(row.confusion, title=row.reader, row_axis="consensus grade", col_axis="reader's grade")
+            ),
+        }
+        for row in report.readers
+    ]
+    estimates = [
+        {
+            "row": row,
+            "svg": mark_safe(  # noqa: S308
+                heatmap_svg(
+                    row.confusion,
+                    title=f"{row.reader} (estimated)",
+                    row_axis="true grade",
+                    col_axis="given grade",
+                    probabilities=True,
+                    thin_rows=[s < 1.0 for s in row.support],
+                    cell=28,
+                )
+            ),
+        }
+        for row in report.estimates
+    ]
+    pairs = [
+        {
+            "row": row,
+            "svg": mark_safe(  # noqa: S308
+                heatmap_svg(row.confusion, title=f"{row.reader_a} vs {row.reader_b}", row_axis=row.reader_a, col_axis=row.reader_b, cell=28)
+            ),
+        }
+        for row in report.pairs
+    ]
+    return {"scale": scale, "report": report, "readers": readers, "estimates": estimates, "pairs": pairs}
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _led_project(request, project_id)
+    groups = selectors.group_list(project=project)
+    group = request.GET.get("group") or None
+    if group not in groups:
+        group = None
+    scales = selectors.scale_list(project=project)
+    runs = []
+    for dimension in Dimension.values:
+        latest_ok = selectors.consensus_run_latest(project=project, dimension=dimension)
+        latest_any = selectors.consensus_run_latest(project=project, dimension=dimension, ok_only=False)
+        runs.append(
+            {
+                "dimension": Dimension(dimension).label,
+                "run": latest_ok,
+                "failed": latest_any if latest_any and latest_any.status == ConsensusRun.Status.FAILED else None,
+            }
+        )
+    reports = [selectors.agreement_report(project=project, scale=scale, group=group) for scale in scales]
+    context = {
+        "project": project,
+        "state": selectors.consensus_settings_for(project=project),
+        "runs": runs,
+        "groups": groups,
+        "group": group,
+        "figures": [_scale_figures(report) for report in reports],
+        "comparisons": selectors.aggregator_comparison(project=project),
+        "queue": [
+            {"item": item, "grades": range(item.max_grade + 1)}
+            for item in selectors.disputed_list(project=project, limit=QUEUE_LENGTH)
+        ],
+        "adjudications": selectors.adjudicated_label_list(project=project)[:10],
+        "aggregators": AGGREGATORS,
+    }
+    return render(request, "consensus/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def agreement_recompute(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _led_project(request, project_id)
+    form = RecomputeSerializer(data=request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Recompute refused: {form.errors}")
+    else:
+        services.consensus_recompute_request(
+            project=project,
+            delay_seconds=0,
+            aggregator=form.validated_data.get("aggregator"),
+            trigger=ConsensusRun.Trigger.DASHBOARD,
+            requested_by=request.user,
+        )
+        messages.success(request, "Recompute queued; reload the page in a moment to see the new run.")
+    return redirect(reverse("consensus-dashboard", args=[project.pk]))
+
+
+@login_required
+@require_POST
+def agreement_adjudicate(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = _led_project(request, project_id)
+    form = AdjudicationCreateSerializer(data=request.POST, context={"project": project})
+    if not form.is_valid():
+        problems = "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items())
+        messages.error(request, f"Final grade not saved. {problems}")
+        return redirect(reverse("consensus-dashboard", args=[project.pk]) + "#queue")
+    label = services.adjudicated_label_create(lead=request.user, **form.validated_data)
+    messages.success(
+        request,
+        f"Final grade {label.grade} saved for {label.area.code} of {label.radiograph.visit.patient.pseudonym} "
+        f"{selectors.side_code(label.radiograph)}; the next consensus run uses it as gold.",
+    )
+    return redirect(reverse("consensus-dashboard", args=[project.pk]) + "#queue")
