@@ -137,6 +137,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema describes endpoints, not data: readable without logging in.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Several models have a `status` or `source`; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "AssignmentStatusEnum": "annotation.models.Assignment.Status",
+        "RadiographStatusEnum": "annotation.models.Radiograph.Status",
+        "GradeSourceEnum": "annotation.models.Grade.Source",
+        "LandmarkSourceEnum": "annotation.models.Landmark.Source",
+    },
 }
 
 # Celery. The demo's broker is kombu's filesystem transport, which needs no server;

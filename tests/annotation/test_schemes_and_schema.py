@@ -52,3 +52,11 @@ def test_token_authentication_works_for_scripts(world):
     token = Token.objects.create(user=world.users["reader_a"])
     client = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert [p["slug"] for p in client.get(reverse("api-project-list")).json()] == ["alpha"]
+
+
+@pytest.mark.django_db
+def test_openapi_schema_validates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert "/api/projects/{project_id}/worklist/next/" in (tmp_path / "schema.yml").read_text()

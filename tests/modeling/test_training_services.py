@@ -33,7 +33,8 @@ def test_training_records_epochs_and_a_checkpoint_then_promotion_writes_suggesti
     run.refresh_from_db()
     assert version.status == ModelVersion.Status.READY, run.error
     assert (run.status, run.progress, [row["epoch"] for row in run.epoch_log]) == (TrainingRun.Status.SUCCEEDED, 1.0, [1, 2])
-    assert version.label_source == ModelVersion.LabelSource.GRADES
+    # Seeding submitted reads, which recomputed the consensus: the model learns from it.
+    assert version.label_source == ModelVersion.LabelSource.CONSENSUS and len(version.consensus_run_ids) == 2
     assert version.checkpoint.name.endswith("v1.pt") and version.checkpoint.size > 1000
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -109,3 +110,18 @@ def test_workspace_endpoint_serves_the_active_versions_suggestions(seeded, djang
     stored = {s.area.code: s.label for s in Suggestion.objects.filter(radiograph=assignment.radiograph, model_version=version)}
     assert body["model_version"] == "v1"
     assert {code: item["label"] for code, item in body["suggestions"].items()} == stored
+
+
+@pytest.mark.django_db
+def test_training_learns_the_consensus_once_it_exists(seeded):
+    from consensus.models import ConsensusRun
+    from consensus.services import consensus_compute
+
+    runs = [consensus_compute(project=seeded, dimension=dimension) for dimension in ("erosion", "jsn")]
+    assert all(run.status == ConsensusRun.Status.OK for run in runs)
+    samples, source, run_ids = services.training_samples(project=seeded)
+    assert (source, run_ids) == (ModelVersion.LabelSource.CONSENSUS, [runs[0].pk, runs[1].pk])
+    label = runs[0].labels.select_related("area").first()
+    sample = next(s for s in samples if s["targets"] and label.area.code in s["targets"] and
+                  s["patient_id"] == str(label.radiograph.visit.patient_id) and s["laterality"] == label.radiograph.laterality)
+    assert sample["targets"][label.area.code] == label.posterior
