@@ -28,7 +28,14 @@ def suggestions_for_radiograph(*, radiograph: Radiograph) -> tuple[ModelVersion 
     if version is None:
         return None, {}
     rows = Suggestion.objects.filter(radiograph=radiograph, model_version=version).select_related("area")
-    return version, {row.area.code: {"label": row.label, "distribution": row.distribution} for row in rows}
+    return version, {
+        row.area.code: {
+            "label": row.label,
+            "distribution": row.distribution,
+            "heatmap_url": heatmap_url(radiograph_id=radiograph.pk, area_code=row.area.code),
+        }
+        for row in rows
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,3 +205,9 @@ def suggestion_payload(*, radiograph: Radiograph) -> dict | None:
     if version is None:
         return None
     return {"model_version": f"v{version.number}", "suggestions": suggestions}
+
+
+def heatmap_url(*, radiograph_id: int, area_code: str) -> str:
+    from django.urls import reverse
+
+    return reverse("api-radiograph-heatmap", args=[radiograph_id, area_code])

@@ -125,3 +125,34 @@ def test_training_learns_the_consensus_once_it_exists(seeded):
     sample = next(s for s in samples if s["targets"] and label.area.code in s["targets"] and
                   s["patient_id"] == str(label.radiograph.visit.patient_id) and s["laterality"] == label.radiograph.laterality)
     assert sample["targets"][label.area.code] == label.posterior
+
+
+@pytest.mark.django_db
+def test_heatmap_is_a_transparent_overlay_for_the_selected_area_only_for_readers_of_the_film(seeded, django_capture_on_commit_callbacks):
+    import io
+
+    import numpy as np
+    from django.urls import reverse
+    from PIL import Image
+
+    from annotation.models import Assignment
+
+    from ..conftest import client_for, make_user
+
+    version = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_promote(version=version)
+    assignment = Assignment.objects.filter(radiograph__project=seeded).exclude(radiograph__status=Radiograph.Status.READ).first()
+    url = reverse("api-radiograph-heatmap", args=[assignment.radiograph_id, "mcp_J__2"])
+    suggestions = client_for(assignment.reader).get(reverse("api-assignment-suggestions", args=[assignment.pk])).json()["suggestions"]
+    assert suggestions["mcp_J__2"]["heatmap_url"] == url
+
+    response = client_for(assignment.reader).get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    overlay = np.asarray(Image.open(io.BytesIO(response.content)))
+    assert overlay.shape[2] == 4
+    covered = (overlay[..., 3] > 0).mean()
+    # Only the joint's crop is coloured, never the whole film.
+    assert 0 < covered < 0.25
+    assert client_for(make_user("stranger")).get(url).status_code == 404
+    assert client_for(assignment.reader).get(reverse("api-radiograph-heatmap", args=[assignment.radiograph_id, "nope"])).status_code == 404
