@@ -5,7 +5,7 @@ grades. Users who cannot see the project at all get 404, so its existence is not
 """
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -14,9 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import selectors as annotation_selectors
+from annotation.exports import ScoreSourceUnavailable
 from annotation.models import Dimension, Project
 
-from . import selectors, services
+from . import exports, selectors, services
 from .models import ConsensusRun
 from .serializers import (
     AdjudicatedLabelSerializer,
@@ -171,3 +172,25 @@ class RecomputeApi(APIView):
             requested_by=request.user,
         )
         return Response({"request": seq}, status=status.HTTP_202_ACCEPTED)
+
+
+class ConsensusExportApi(APIView):
+    """Lead downloads: `consensus.csv`, `consensus-ra2.csv`, `agreement.csv`, `agreement.json`, `reader-grades.csv`."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("timepoint", str, description="RA2 sheet only; default baseline")],
+        responses={(200, "text/csv"): bytes, (200, "application/json"): bytes},
+    )
+    def get(self, request: Request, project_id: int, name: str) -> HttpResponse:
+        project = led_project_or_error(request.user, project_id)
+        if name not in exports.EXPORTS:
+            raise Http404("No such export.")
+        kwargs = {"timepoint": request.query_params.get("timepoint") or "baseline"} if name == "consensus-ra2.csv" else {}
+        try:
+            body = exports.EXPORTS[name](project=project, **kwargs)
+        except ScoreSourceUnavailable as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        content_type = "application/json" if name.endswith(".json") else "text/csv; charset=utf-8"
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{project.slug}-{name}"'
+        return response

@@ -110,9 +110,19 @@ class ConsensusRun(models.Model):
 
 
 class ConsensusLabel(models.Model):
-    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="labels")
-    radiograph = models.ForeignKey(Radiograph, on_delete=models.CASCADE, related_name="consensus_labels")
-    area = models.ForeignKey(JointArea, on_delete=models.PROTECT, related_name="consensus_labels")
+    # No database foreign-key constraints: a large run stores hundreds of thousands of labels, and
+    # PostgreSQL checks a constraint with one locking lookup per row, which cost more than the
+    # whole Dawid-Skene fit. consensus_compute, the only writer, checks the references in bulk
+    # instead (it locks the project's radiographs and drops labels of any deleted meanwhile), and
+    # deletes still cascade through Django. `run` needs no index of its own: both indexes below
+    # start with it.
+    run = models.ForeignKey(
+        ConsensusRun, on_delete=models.CASCADE, related_name="labels", db_constraint=False, db_index=False
+    )
+    radiograph = models.ForeignKey(
+        Radiograph, on_delete=models.CASCADE, related_name="consensus_labels", db_constraint=False
+    )
+    area = models.ForeignKey(JointArea, on_delete=models.PROTECT, related_name="consensus_labels", db_constraint=False)
     label = models.PositiveSmallIntegerField()
     posterior = models.JSONField(help_text="Probability of every grade 0..max_grade; sums to 1.")
     is_gold = models.BooleanField(default=False, help_text="Set by a lead's adjudication.")

@@ -611,3 +611,50 @@ def reader_grade_count(*, project: Project) -> int:
     return Grade.objects.filter(
         assignment__radiograph__project=project, assignment__status=Assignment.Status.SUBMITTED
     ).count()
+
+
+@dataclass(frozen=True)
+class ConsensusLongRow:
+    patient: str
+    timepoint: str
+    side: str
+    area: str
+    dimension: str
+    label: int
+    posterior: list[float]
+    is_gold: bool
+    run: int
+
+
+def consensus_long_rows(*, project: Project) -> list[ConsensusLongRow]:
+    """The latest successful run of each dimension, one row per radiograph and area, every visit."""
+    out: list[ConsensusLongRow] = []
+    for dimension in Dimension.values:
+        run = consensus_run_latest(project=project, dimension=dimension)
+        if run is None:
+            continue
+        labels = run.labels.order_by("radiograph__visit__patient__pseudonym", "radiograph__visit__timepoint", "radiograph_id", "area__order")
+        for pseudonym, timepoint, laterality, body_part, code, label, posterior, is_gold in labels.values_list(
+            "radiograph__visit__patient__pseudonym", "radiograph__visit__timepoint", "radiograph__laterality",
+            "radiograph__body_part", "area__code", "label", "posterior", "is_gold",
+        ):  # fmt: skip
+            side = f"{laterality}{'F' if body_part == 'foot' else 'H'}"
+            out.append(ConsensusLongRow(pseudonym, timepoint, side, code, dimension, label, posterior, is_gold, run.pk))
+    return out
+
+
+def reader_grade_rows(*, project: Project) -> list[tuple]:
+    """(patient, timepoint, side, area, dimension, reader, grade, submitted_at) of every submitted grade."""
+    rows = (
+        Grade.objects.filter(assignment__radiograph__project=project, assignment__status=Assignment.Status.SUBMITTED)
+        .order_by("assignment__radiograph__visit__patient__pseudonym", "assignment__radiograph__visit__timepoint",
+                  "assignment__radiograph_id", "area__dimension", "area__order", "assignment__reader__username")
+        .values_list("assignment__radiograph__visit__patient__pseudonym", "assignment__radiograph__visit__timepoint",
+                     "assignment__radiograph__laterality", "assignment__radiograph__body_part", "area__code",
+                     "area__dimension", "assignment__reader__username", "value", "assignment__submitted_at")
+    )  # fmt: skip
+    return [
+        (patient, timepoint, f"{laterality}{'F' if body_part == 'foot' else 'H'}", code, dimension, reader, value,
+         submitted.isoformat() if submitted else "")
+        for patient, timepoint, laterality, body_part, code, dimension, reader, value, submitted in rows
+    ]  # fmt: skip

@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/projects/<int:project_id>/consensus/disputed/", apis.DisputedListApi.as_view(), name="api-consensus-disputed"),
     path("api/projects/<int:project_id>/consensus/adjudications/", apis.AdjudicationListCreateApi.as_view(), name="api-consensus-adjudications"),
     path("api/projects/<int:project_id>/consensus/recompute/", apis.RecomputeApi.as_view(), name="api-consensus-recompute"),
+    path("api/projects/<int:project_id>/consensus/exports/<str:name>", apis.ConsensusExportApi.as_view(), name="api-consensus-export"),
 ]
