@@ -31,7 +31,10 @@ class ModelVersion(models.Model):
     config = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     checkpoint = models.FileField(upload_to=checkpoint_path, blank=True)
-    auto_promote = models.BooleanField(default=False, help_text="Promote when training succeeds and no version is active.")
+    auto_promote = models.BooleanField(
+        default=False,
+        help_text="Promote when training succeeds and no version is active, or when it beats the active one on the validation patients.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     trained_at = models.DateTimeField(null=True, blank=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
@@ -110,3 +113,53 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.radiograph_id} by {self.model_version}"
+
+
+class LearningPolicy(models.Model):
+    """How a project's model learns from its readers: worklist order, calibration reads, retraining.
+
+    A project without a row behaves like the defaults below (see `selectors.learning_policy_for`).
+    """
+
+    class Strategy(models.TextChoices):
+        # Only strategies that need nothing but the stored suggestions: MC-dropout disagreement and
+        # embedding diversity need the network itself and run in the simulation.
+        RARE_BOOST = "rare_boost", "Uncertainty plus a boost for likely high grades"
+        ENTROPY = "entropy", "Entropy of the grade distribution"
+        MARGIN = "margin", "Margin between the two likeliest grades"
+        EXPECTED_ERROR = "expected_error", "Expected absolute grade error (ordinal spread)"
+        RANDOM = "random", "Random order (no active learning)"
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="learning_policy")
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, default=Strategy.RARE_BOOST)
+    top_k_areas = models.PositiveSmallIntegerField(
+        default=3, help_text="A radiograph's score is the mean of its k highest area scores."
+    )
+    rare_grade_weight = models.FloatField(default=0.5, help_text="Weight of P(grade >= 3) in the rare-grade boost.")
+    calibration_every = models.PositiveSmallIntegerField(
+        default=10,
+        help_text="Every n-th worklist position holds a calibration radiograph (one with gold grades); 0 turns it off.",
+    )
+    calibration_radiograph_ids = models.JSONField(
+        default=list, blank=True,
+        help_text="Radiographs with gold grades from outside the platform; adjudicated radiographs count without being listed.",
+    )
+    retrain_after = models.PositiveIntegerField(
+        default=0,
+        help_text="Queue a new version once this many radiographs were fully read since the last version; 0: only from the admin.",
+    )
+    training_epochs = models.PositiveIntegerField(default=30)
+    training_config = models.JSONField(default=dict, blank=True, help_text="TrainConfig overrides for automatic versions.")
+    promotion_margin = models.FloatField(
+        default=0.0,
+        help_text="An automatic version replaces the serving one only when its validation score is higher by more than this.",
+    )
+    last_ranked_at = models.DateTimeField(null=True, blank=True)
+    ranked_with = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = "learning policy"
+        verbose_name_plural = "learning policies"
+
+    def __str__(self) -> str:
+        return f"learning policy of {self.project}"

@@ -541,8 +541,11 @@ def promotion_radiographs(*, candidate: ModelVersion, active: ModelVersion) -> l
 
 
 def evaluation_samples(*, project: Project, radiographs: list[Radiograph]) -> list[dict]:
-    """Samples for `modeling.ml.train.evaluate_hands`, with the targets training uses (vote shares)."""
-    targets = _grade_vote_shares(project)
+    """Samples for `modeling.ml.train.evaluate_hands`, with the targets training uses now: the
+    consensus posteriors once they exist, readers' vote shares before that."""
+    targets, _ = _consensus_posteriors(project)
+    if not targets:
+        targets = _grade_vote_shares(project)
     points: dict[int, dict[str, tuple[float, float]]] = defaultdict(dict)
     for rid, name, x, y in Landmark.objects.filter(radiograph__in=radiographs).exclude(
         source=Landmark.Source.MODEL

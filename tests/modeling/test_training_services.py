@@ -156,3 +156,13 @@ def test_heatmap_is_a_transparent_overlay_for_the_selected_area_only_for_readers
     assert 0 < covered < 0.25
     assert client_for(make_user("stranger")).get(url).status_code == 404
     assert client_for(assignment.reader).get(reverse("api-radiograph-heatmap", args=[assignment.radiograph_id, "nope"])).status_code == 404
+
+
+def test_admin_summarises_a_versions_test_metrics():
+    from modeling.admin import ModelVersionAdmin
+
+    version = ModelVersion(metrics={"test": {"localisation_accuracy": 0.99, "erosion": {"weighted_accuracy": 0.79, "within_one": 0.995},
+                                             "jsn": {"weighted_accuracy": 0.978, "within_one": 0.997}}})
+    assert ModelVersionAdmin.summary(None, version) == (
+        "localisation 0.99, erosion WA 0.79 / within-one 0.99, jsn WA 0.98 / within-one 1.00"
+    )

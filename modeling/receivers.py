@@ -1,0 +1,17 @@
+"""Reactions to other apps' signals, connected in `ModelingConfig.ready()`."""
+from __future__ import annotations
+
+import logging
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+def retrain_if_due(sender, *, project_id: int, **kwargs) -> None:
+    # The submission has already committed: a failure to queue a training is logged, never turned
+    # into an error answer to the reader whose work is saved.
+    try:
+        services.model_version_retrain_if_due(project_id=project_id)
+    except Exception:  # noqa: BLE001
+        logger.exception("could not check whether project %s is due for retraining", project_id)
