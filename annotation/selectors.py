@@ -229,3 +229,9 @@ def assignment_after(*, user: User, assignment: Assignment) -> Assignment | None
         open_reads.filter(status=Assignment.Status.IN_PROGRESS).first()
         or open_reads.filter(status=Assignment.Status.PENDING).first()
     )
+
+
+def radiograph_status_counts(*, project: Project) -> dict[str, int]:
+    """How many of the project's radiographs wait, are being read, or are read by all k readers."""
+    counts = dict(project.radiographs.values_list("status").annotate(n=Count("id")).order_by())
+    return {status: counts.get(status, 0) for status in Radiograph.Status.values} | {"total": sum(counts.values())}

@@ -22,10 +22,13 @@ from .scoresheet import score_rows, short_label
 def home(request: HttpRequest) -> HttpResponse:
     projects = []
     for project in selectors.project_list_visible(user=request.user).select_related("scheme"):
+        role = selectors.project_role(user=request.user, project=project)
         projects.append(
             {
                 "project": project,
-                "role": selectors.project_role(user=request.user, project=project),
+                "role": role,
+                # The project's overall reading progress is for those who oversee it.
+                "films": selectors.radiograph_status_counts(project=project) if role in ("lead", "staff") else None,
                 "progress": selectors.assignment_progress(user=request.user, project=project),
                 "next": selectors.assignment_next(user=request.user, project=project),
             }

@@ -21,3 +21,17 @@ def test_pages_speak_russian_when_asked(client, world):
     client.force_login(world.users["reader_a"])
     page = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert 'lang="ru"' in page
+
+
+def test_leads_see_the_projects_reading_progress_and_readers_do_not(client, world):
+    from annotation.models import Radiograph
+
+    Radiograph.objects.filter(pk=world.r1.pk).update(status=Radiograph.Status.READ)
+    client.force_login(world.users["lead"])
+    page = client.get(reverse("home")).content.decode()
+    assert "Radiographs: 1 of 2 read by every reader, 0 being read, 1 waiting" in page
+    client.force_login(world.users["reader_a"])
+    assert "read by every reader" not in client.get(reverse("home")).content.decode()
+    client.force_login(world.users["lead"])
+    russian = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Снимки: 1 из 2 прочитаны всеми читателями" in russian
