@@ -46,9 +46,9 @@ def test_bench_data_has_a_history_row_for_every_grade_and_is_reused(schemes) -> 
     _bench()
     project = Project.objects.get(slug="bench-consensus-2000-4")
     grades = Grade.objects.filter(assignment__radiograph__project=project)
-    changes = GradeChange.objects.filter(grade__in=grades)
+    changes = GradeChange.objects.filter(grade__assignment__radiograph__project=project).order_by()
     assert changes.count() == grades.count() == 2046
-    assert set(changes.values_list("old_value", "version")) == {(None, 1)}
+    assert set(changes.values_list("old_value", "version").distinct()) == {(None, 1)}
     assert "(reused in" in _bench()
     assert "(built in" in _bench(rebuild=True)
     assert Project.objects.filter(slug="bench-consensus-2000-4").count() == 1
