@@ -12,7 +12,7 @@ from PIL import Image
 from annotation.models import JointArea, Radiograph
 
 from .models import ModelVersion, Prediction
-from .services import radiograph_pixels
+from .services import model_version_checkpoint, radiograph_pixels
 
 # The overlay is stretched over the film by the browser; a quarter of the side is plenty for a
 # smooth map and keeps the file small.
@@ -20,14 +20,11 @@ OVERLAY_SCALE = 0.25
 
 
 @functools.lru_cache(maxsize=2)
-def _model(version_pk: int, checkpoint_name: str):
-    import torch
-
+def _model(version_pk: int):
+    # Kept per process: a reader flicks through joints, and every map needs the same network.
     from modeling.ml.inference import load_model
 
-    with default_storage.open(checkpoint_name, "rb") as handle:
-        checkpoint = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-    return load_model(checkpoint)
+    return load_model(model_version_checkpoint(version=ModelVersion.objects.get(pk=version_pk)))
 
 
 def _colour(cam: np.ndarray) -> np.ndarray:
@@ -47,7 +44,7 @@ def heatmap_png(*, version: ModelVersion, radiograph: Radiograph, area: JointAre
     if default_storage.exists(path):
         with default_storage.open(path, "rb") as handle:
             return handle.read()
-    model = _model(version.pk, version.checkpoint.name)
+    model = _model(version.pk)
     prediction = Prediction.objects.filter(radiograph=radiograph, model_version=version).first()
     # The crop must be the one the grades were computed from: the stored landmarks of that inference.
     landmarks = {name: (point["x"], point["y"]) for name, point in (prediction.landmarks if prediction else {}).items()}

@@ -206,15 +206,11 @@ def model_version_train(*, run_id: int) -> ModelVersion:
         version.refresh_from_db()
         return version
 
-    import io
+    from modeling.ml.train import checkpoint_to_bytes
 
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        version.checkpoint.save(f"v{version.number}.pt", ContentFile(buffer.getvalue()), save=False)
+        version.checkpoint.save(f"v{version.number}.pt", ContentFile(checkpoint_to_bytes(checkpoint)), save=False)
         version.metrics = _json_safe(checkpoint["metrics"])
         version.config = _json_safe(checkpoint["config"])
         version.label_source = label_source
@@ -267,22 +263,21 @@ def model_version_promote(*, version: ModelVersion) -> ModelVersion:
     return version
 
 
+def model_version_checkpoint(*, version: ModelVersion) -> dict:
+    """The version's checkpoint dict, read from the media storage (local disk or shared volume)."""
+    from modeling.ml.train import checkpoint_from_bytes
+
+    with version.checkpoint.open("rb") as handle:
+        return checkpoint_from_bytes(handle.read())
+
+
 def suggestions_predict(*, model_version_id: int) -> int:
     """Suggestions and model landmarks for every hand radiograph of the project still being read."""
-    import torch
+    from modeling.ml.inference import load_model, predict_hand, use_threads
 
-    from modeling.ml.inference import load_model, predict_hand
-
-    # One thread per inference process: two threads on a small CPU were several times slower.
-    torch.set_num_threads(1)
+    use_threads(1)
     version = ModelVersion.objects.select_related("project").get(pk=model_version_id)
-    with version.checkpoint.open("rb") as handle:
-        import io
-
-        import torch
-
-        checkpoint = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-    model = load_model(checkpoint)
+    model = load_model(model_version_checkpoint(version=version))
     areas = {a.code: a for a in JointArea.objects.filter(scheme=version.project.scheme, body_part="hand")}
     joints = {j.name: j for j in Joint.objects.filter(scheme=version.project.scheme, body_part="hand")}
     radiographs = version.project.radiographs.filter(body_part="hand").exclude(status=Radiograph.Status.READ)
@@ -514,12 +509,7 @@ def model_version_retrain_if_due(*, project_id: int) -> TrainingRun | None:
 
 
 def _checkpoint_split(version: ModelVersion) -> dict[str, list[str]]:
-    import io
-
-    import torch
-
-    with version.checkpoint.open("rb") as handle:
-        checkpoint = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
+    checkpoint = model_version_checkpoint(version=version)
     return {k: [str(p) for p in v] for k, v in (checkpoint.get("split") or {}).items()}
 
 
@@ -573,16 +563,10 @@ def promotion_score(report: dict[str, Any]) -> float | None:
 
 def model_version_evaluate_on(*, version: ModelVersion, radiographs: list[Radiograph]) -> dict[str, Any]:
     """End-to-end metrics of `version` on `radiographs` (evaluate_hands), plus `promotion_score`."""
-    import io
-
-    import torch
-
     from modeling.ml.inference import load_model
     from modeling.ml.train import evaluate_hands
 
-    with version.checkpoint.open("rb") as handle:
-        checkpoint = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-    report = evaluate_hands(load_model(checkpoint), evaluation_samples(project=version.project, radiographs=radiographs))
+    report = evaluate_hands(load_model(model_version_checkpoint(version=version)), evaluation_samples(project=version.project, radiographs=radiographs))
     report = _json_safe(report)
     report["promotion_score"] = promotion_score(report)
     return report

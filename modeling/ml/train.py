@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import json
 import math
 import time
@@ -414,6 +415,17 @@ def save_checkpoint(ckpt: dict, path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def checkpoint_to_bytes(ckpt: dict) -> bytes:
+    """The checkpoint as a file's bytes, for storage that is not a local path (Django's media)."""
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)
+    return buffer.getvalue()
+
+
+def checkpoint_from_bytes(data: bytes) -> dict:
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
 def make_checkpoint(model: HandModel, cfg: TrainConfig, metrics: dict, split: dict[str, list[str]],
