@@ -16,12 +16,11 @@ import itertools
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
 from PIL import Image
 from rest_framework.test import APIClient
 
 from annotation import services
-from annotation.models import Joint, JointArea, Membership, Patient, Radiograph, Scheme, Visit
+from annotation.models import Joint, JointArea, Membership, Radiograph, Scheme
 from annotation.schemes import schemes_load
 from config import celery_app
 
@@ -53,22 +52,15 @@ def png_bytes(width: int = 64, height: int = 80, seed: int = 0) -> bytes:
 
 
 def make_radiograph(project, pseudonym: str, laterality: str = "R") -> Radiograph:
-    import hashlib
-
-    patient, _ = Patient.objects.get_or_create(project=project, pseudonym=pseudonym)
-    visit, _ = Visit.objects.get_or_create(patient=patient, timepoint="baseline")
-    content = png_bytes(seed=next(_counter))
-    radiograph = Radiograph(
+    return services.radiograph_add(
         project=project,
-        visit=visit,
+        pseudonym=pseudonym,
         laterality=laterality,
+        image_bytes=png_bytes(seed=next(_counter)),
+        image_suffix="png",
         width=64,
         height=80,
-        checksum=hashlib.sha256(content).hexdigest(),
-    )
-    radiograph.image.save("image.png", ContentFile(content), save=False)
-    radiograph.save()
-    return radiograph
+    ).radiograph
 
 
 def make_user(username: str, **extra):
