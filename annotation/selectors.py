@@ -10,7 +10,9 @@ Who sees what:
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
+from django.http import Http404
 
 from .models import Assignment, Grade, JointArea, Landmark, Membership, Project, Radiograph
 
@@ -40,6 +42,20 @@ def project_list_led(*, user: User) -> QuerySet[Project]:
     if user.is_staff:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user, memberships__role=Membership.Role.LEAD)
+
+
+def project_get_led(*, user: User, project_id: int, readers_message: str) -> Project:
+    """The project if `user` leads it (or is staff).
+
+    Http404 when they cannot see it at all, PermissionDenied (403, with `readers_message`) when
+    they only read in it: a reader learns the page exists but never its figures.
+    """
+    project = project_list_visible(user=user).filter(pk=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    if not project_list_led(user=user).filter(pk=project.pk).exists():
+        raise PermissionDenied(readers_message)
+    return project
 
 
 def radiograph_list_visible(*, user: User) -> QuerySet[Radiograph]:

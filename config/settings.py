@@ -103,6 +103,8 @@ PSEUDONYM_KEY = env_str("PSEUDONYM_KEY", SECRET_KEY)
 # Where the reader workspace gets model suggestions: annotation names no other app, so the
 # modeling app is plugged in here.
 SUGGESTION_PROVIDER = "modeling.selectors.suggestion_payload"
+# Likewise the lead dashboard's marked "model" row: {name: {(radiograph id, area id): grade}}.
+MODEL_READER_PROVIDER = "modeling.selectors.model_reader_labels"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

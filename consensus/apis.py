@@ -8,7 +8,6 @@ from __future__ import annotations
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,12 +39,7 @@ LEADS_ONLY = "Consensus and agreement figures are shown to the project's leads o
 
 def led_project_or_error(user, project_id: int) -> Project:
     """The project if `user` leads it (or is staff); 404 if they cannot see it, 403 if a reader."""
-    project = annotation_selectors.project_list_visible(user=user).filter(pk=project_id).first()
-    if project is None:
-        raise Http404("No such project.")
-    if not annotation_selectors.project_list_led(user=user).filter(pk=project.pk).exists():
-        raise PermissionDenied(LEADS_ONLY)
-    return project
+    return annotation_selectors.project_get_led(user=user, project_id=project_id, readers_message=LEADS_ONLY)
 
 
 class ConsensusSummaryApi(APIView):

@@ -5,12 +5,13 @@ Server-rendered; heatmaps are SVG built on the server. Leads and staff only: a r
 """
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -27,12 +28,17 @@ QUEUE_LENGTH = 25
 
 
 def _led_project(request: HttpRequest, project_id: int) -> Project:
-    project = annotation_selectors.project_list_visible(user=request.user).filter(pk=project_id).first()
-    if project is None:
-        raise Http404("No such project.")
-    if not annotation_selectors.project_list_led(user=request.user).filter(pk=project.pk).exists():
-        raise PermissionDenied("Consensus and agreement figures are shown to the project's leads only.")
-    return project
+    return annotation_selectors.project_get_led(
+        user=request.user, project_id=project_id,
+        readers_message="Consensus and agreement figures are shown to the project's leads only.",
+    )
+
+
+def _model_readers(project: Project) -> dict:
+    """The serving model as a marked pseudo-reader, from the app named by MODEL_READER_PROVIDER
+    (this app never imports modeling); {} without a provider or an active version."""
+    provider = getattr(settings, "MODEL_READER_PROVIDER", None)
+    return import_string(provider)(project=project) if provider else {}
 
 
 def _scale_figures(report: selectors.AgreementReport) -> dict:
@@ -96,7 +102,11 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
                 "failed": latest_any if latest_any and latest_any.status == ConsensusRun.Status.FAILED else None,
             }
         )
-    reports = [selectors.agreement_report(project=project, scale=scale, group=group) for scale in scales]
+    model_readers = _model_readers(project)
+    reports = [
+        selectors.agreement_report(project=project, scale=scale, group=group, extra_readers=model_readers)
+        for scale in scales
+    ]
     context = {
         "project": project,
         "state": selectors.consensus_settings_for(project=project),
@@ -111,6 +121,7 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         ],
         "adjudications": selectors.adjudicated_label_list(project=project)[:10],
         "aggregators": AGGREGATORS,
+        "model_readers": sorted(model_readers),
     }
     return render(request, "consensus/dashboard.html", context)
 

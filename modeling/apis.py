@@ -1,16 +1,22 @@
-"""Model outputs for the reader workspace."""
+"""Model outputs for the reader workspace; versions and suggestion analytics for leads."""
 from __future__ import annotations
 
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import JointArea
+from annotation.models import JointArea, Project
 from annotation.selectors import radiograph_list_visible
 
-from . import selectors
+from . import selectors, services
 from .heatmaps import heatmap_png
+from .serializers import SuggestionAnalyticsSerializer, VersionQuerySerializer, VersionSummarySerializer
+
+def _led_project(request: Request, project_id: int) -> Project:
+    return selectors.project_led_for_model(user=request.user, project_id=project_id)
 
 
 class RadiographHeatmapApi(APIView):
@@ -30,3 +36,41 @@ class RadiographHeatmapApi(APIView):
         response = HttpResponse(heatmap_png(version=version, radiograph=radiograph, area=area), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+class ModelVersionListApi(APIView):
+    """Every version of the project, newest first, with held-out figures and the promotion decision."""
+
+    @extend_schema(responses=VersionSummarySerializer(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _led_project(request, project_id)
+        return Response(VersionSummarySerializer(selectors.model_version_summaries(project=project), many=True).data)
+
+
+class ModelVersionPromoteApi(APIView):
+    """A lead's decision: make this trained version serve (the worklist is re-ranked after its inference)."""
+
+    @extend_schema(request=None, responses={200: VersionSummarySerializer, 409: None})
+    def post(self, request: Request, project_id: int, number: int) -> Response:
+        project = _led_project(request, project_id)
+        version = selectors.model_version_by_number(project=project, number=number)
+        if version is None:
+            raise Http404("No such model version.")
+        try:
+            services.model_version_promote(version=version)
+        except services.NotPromotable as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        summary = next(s for s in selectors.model_version_summaries(project=project) if s.version.pk == version.pk)
+        return Response(VersionSummarySerializer(summary).data)
+
+
+class SuggestionAnalyticsApi(APIView):
+    """How readers use the suggestions: acceptance, edits, reading time, automation bias."""
+
+    @extend_schema(parameters=[OpenApiParameter("version", int)], responses=SuggestionAnalyticsSerializer)
+    def get(self, request: Request, project_id: int) -> Response:
+        project = _led_project(request, project_id)
+        query = VersionQuerySerializer(data=request.query_params, context={"project": project})
+        query.is_valid(raise_exception=True)
+        report = selectors.suggestion_analytics(project=project, model_version=query.validated_data.get("version"))
+        return Response(SuggestionAnalyticsSerializer(report).data)

@@ -124,7 +124,7 @@ class LearningPolicy(models.Model):
     class Strategy(models.TextChoices):
         # Only strategies that need nothing but the stored suggestions: MC-dropout disagreement and
         # embedding diversity need the network itself and run in the simulation.
-        RARE_BOOST = "rare_boost", "Uncertainty plus a boost for likely high grades"
+        RARE_BOOST = "rare_boost", "Uncertainty plus a boost for likely damaged hands"
         ENTROPY = "entropy", "Entropy of the grade distribution"
         MARGIN = "margin", "Margin between the two likeliest grades"
         EXPECTED_ERROR = "expected_error", "Expected absolute grade error (ordinal spread)"
@@ -135,7 +135,10 @@ class LearningPolicy(models.Model):
     top_k_areas = models.PositiveSmallIntegerField(
         default=3, help_text="A radiograph's score is the mean of its k highest area scores."
     )
-    rare_grade_weight = models.FloatField(default=0.5, help_text="Weight of P(grade >= 3) in the rare-grade boost.")
+    rare_grade_weight = models.FloatField(
+        default=1.0,
+        help_text="Weight of the damage burden (mean expected grade over the areas, as a share of each scale's maximum) in rare_boost.",
+    )
     calibration_every = models.PositiveSmallIntegerField(
         default=10,
         help_text="Every n-th worklist position holds a calibration radiograph (one with gold grades); 0 turns it off.",

@@ -8,12 +8,86 @@ from datetime import datetime
 import numpy as np
 
 from annotation.models import Assignment, Dimension, Grade, Project, Radiograph
+from annotation.selectors import User, project_get_led
 
-from .models import LearningPolicy, ModelVersion, Suggestion
+from .models import LearningPolicy, ModelVersion, Suggestion, TrainingRun
+
+
+def project_led_for_model(*, user: User, project_id: int) -> Project:
+    """The project if `user` leads it: 404 for non-members, 403 for readers (the analytics compare
+    readers with the consensus, which blinded readers must not see)."""
+    return project_get_led(
+        user=user, project_id=project_id,
+        readers_message="Model versions and suggestion analytics are shown to the project's leads only.",
+    )
 
 
 def model_version_active(*, project: Project) -> ModelVersion | None:
     return ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).first()
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One version as a lead judges it: held-out figures, training progress, the promotion decision."""
+
+    version: ModelVersion
+    evaluated_on: str | None  # "test" or "val": the held-out part the figures come from
+    train_hands: int | None
+    localisation_accuracy: float | None
+    erosion_weighted_accuracy: float | None
+    jsn_weighted_accuracy: float | None
+    promotion: dict | None  # metrics["promotion"], written by promotion_decide
+    training: TrainingRun | None  # the latest run
+
+    @property
+    def promotable(self) -> bool:
+        return self.version.status == ModelVersion.Status.READY
+
+
+def _figure(report: dict, *keys: str) -> float | None:
+    for key in keys:
+        report = report.get(key) if isinstance(report, dict) else None
+    return float(report) if isinstance(report, (int, float)) else None
+
+
+def model_version_summaries(*, project: Project) -> list[VersionSummary]:
+    """Every version of the project, newest first."""
+    versions = list(ModelVersion.objects.filter(project=project).order_by("-number"))
+    latest_runs: dict[int, TrainingRun] = {}
+    for run in TrainingRun.objects.filter(model_version__in=versions).order_by("queued_at"):
+        latest_runs[run.model_version_id] = run
+    summaries = []
+    for version in versions:
+        metrics = version.metrics or {}
+        part = "test" if metrics.get("test") else "val" if metrics.get("val") else None
+        report = metrics.get(part, {}) if part else {}
+        summaries.append(
+            VersionSummary(
+                version=version,
+                evaluated_on=part,
+                train_hands=int(metrics["hands"]["train"]) if isinstance(metrics.get("hands"), dict) else None,
+                localisation_accuracy=_figure(report, "localisation_accuracy"),
+                erosion_weighted_accuracy=_figure(report, "erosion", "weighted_accuracy"),
+                jsn_weighted_accuracy=_figure(report, "jsn", "weighted_accuracy"),
+                promotion=metrics.get("promotion") if isinstance(metrics.get("promotion"), dict) else None,
+                training=latest_runs.get(version.pk),
+            )
+        )
+    return summaries
+
+
+def model_version_by_number(*, project: Project, number: int) -> ModelVersion | None:
+    return ModelVersion.objects.filter(project=project, number=number).first()
+
+
+def model_reader_labels(*, project: Project) -> dict[str, dict[tuple[int, int], int]]:
+    """The serving version's suggested grades as one pseudo-reader for the agreement tables
+    (settings.MODEL_READER_PROVIDER): {"model vN": {(radiograph id, area id): grade}}, or {}."""
+    version = model_version_active(project=project)
+    if version is None:
+        return {}
+    labels = Suggestion.objects.filter(model_version=version).values_list("radiograph_id", "area_id", "label")
+    return {f"model v{version.number}": {(radiograph_id, area_id): label for radiograph_id, area_id, label in labels}}
 
 
 def suggestions_for_radiograph(*, radiograph: Radiograph) -> tuple[ModelVersion | None, dict[str, dict]]:

@@ -380,21 +380,21 @@ def radiograph_scores(
             by_radiograph[radiograph_id].append(distribution)
     # Random order is reproducible per project and version, so a re-rank does not reshuffle for nothing.
     rng = np.random.default_rng([version.project_id if version else 0, version.number if version else 0])
-    area_scores: dict[int, np.ndarray] = {}
-    for radiograph_id, distributions in by_radiograph.items():
+
+    def score(distributions: list[list[float]]) -> float:
         probs, n_grades = acquisition.pad_distributions(distributions)
-        area_scores[radiograph_id] = acquisition.area_scores(
-            strategy, probs, n_grades=n_grades, rare_weight=rare_weight, rng=rng
-        )
-    scores = {rid: float(acquisition.top_k_mean(s, top_k)) for rid, s in area_scores.items()}
+        return float(acquisition.item_scores(
+            strategy, probs[None], n_grades=n_grades, top_k=top_k, rare_weight=rare_weight, rng=rng
+        )[0])
+
+    scores = {rid: score(distributions) for rid, distributions in by_radiograph.items()}
     fallback = float(np.median(list(scores.values()))) if scores else 0.0
+    by_visit: dict[int, list[list[float]]] = defaultdict(list)
     for radiograph in radiographs:
-        if radiograph.pk not in area_scores:
-            scores[radiograph.pk] = fallback
-            area_scores[radiograph.pk] = np.array([fallback])
-    visits = acquisition.group_scores(
-        [area_scores[r.pk] for r in radiographs], [r.visit_id for r in radiographs], top_k
-    )
+        scores.setdefault(radiograph.pk, fallback)
+        by_visit[radiograph.visit_id] += by_radiograph.get(radiograph.pk, [])
+    # A visit is scored on the union of its radiographs' areas; one without any suggestion gets the median.
+    visits = {visit_id: score(distributions) if distributions else fallback for visit_id, distributions in by_visit.items()}
     return scores, visits
 
 

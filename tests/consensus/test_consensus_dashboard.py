@@ -69,7 +69,7 @@ def test_the_page_draws_each_readers_counts_in_a_heatmap_and_queues_the_disputed
     queue = body[body.index('id="queue"'):]
     assert queue.index("pip_E__2") < queue.index("Final grade for") + 400
     assert 'title="reader_a">1<' in queue and 'title="reader_b">3<' in queue
-    assert "no model version is active" in body
+    assert "No model version serves suggestions in this project yet." in body
 
 
 def test_the_group_filter_restricts_the_tables_to_that_joint_group(client, alpha_consensus):

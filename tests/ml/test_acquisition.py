@@ -24,6 +24,14 @@ def test_every_strategy_scores_the_unsure_area_above_the_confident_one(strategy)
     assert scores[1] > scores[0]
 
 
+@pytest.mark.parametrize("strategy", ["entropy", "margin", "expected_error", "rare_boost", "diverse"])
+def test_every_strategy_scores_the_unsure_hand_above_the_confident_one(strategy):
+    # Both hands equally damaged (the same expected grades), so only the doubt differs.
+    sure, unsure = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.3, 0.4, 0.3, 0.0, 0.0, 0.0]
+    scores = A.item_scores(strategy, np.array([[sure] * 31, [unsure] * 31]))
+    assert scores[1] > scores[0]
+
+
 def test_entropy_is_normalised_per_scale_so_erosion_and_jsn_compare():
     probs, n_grades = A.pad_distributions([[1 / 6] * 6, [0.2] * 5, [1.0, 0, 0, 0, 0]])
     assert probs.shape == (3, 6) and n_grades.tolist() == [6, 5, 5]
@@ -56,14 +64,39 @@ def test_mutual_information_is_high_where_samples_disagree_not_where_each_is_fla
         A.area_scores("bald", samples.mean(0))
 
 
-def test_the_rare_grade_boost_ranks_a_likely_grade_four_above_an_unsure_low_grade():
-    probs = np.array([LIKELY_FOUR, UNSURE_LOW])
-    plain = A.area_scores("entropy", probs)
-    boosted = A.area_scores("rare_boost", probs)
-    assert plain[1] > plain[0]  # without the boost the unsure 0/1/2 joint wins
+def test_the_rare_grade_boost_ranks_a_likely_damaged_hand_above_an_unsure_healthy_one():
+    # Hand A: the model is fairly sure of grade 4 in eight joints and of 0 elsewhere.
+    # Hand B: sure of 0 except three joints that may be 1.
+    damaged = np.array([LIKELY_FOUR] * 8 + [CONFIDENT] * 23)
+    unsure = np.array([[0.8, 0.2, 0, 0, 0, 0]] * 3 + [CONFIDENT] * 28)
+    hands = np.stack([damaged, unsure])
+    assert A.item_scores("entropy", hands)[1] > A.item_scores("entropy", hands)[0]  # doubt alone picks B
+    boosted = A.item_scores("rare_boost", hands)
     assert boosted[0] > boosted[1]
-    assert A.rare_grade_probability(probs) == pytest.approx([1.0, 0.0])
-    assert A.rare_grade_probability(probs, threshold=4) == pytest.approx([0.95, 0.0])
+    # The boost is the weight times the damage burden, on top of the entropy's top-3 mean.
+    burden = A.damage_burden(hands)
+    sure_zero = (0.02 + 2 * 0.01 + 3 * 0.01) / 5
+    assert burden == pytest.approx([(8 * (4 * 0.9 + 3 * 0.05 + 5 * 0.05) / 5 + 23 * sure_zero) / 31, (3 * 0.2 / 5 + 28 * sure_zero) / 31])
+    assert boosted - A.item_scores("entropy", hands) == pytest.approx(A.DEFAULT_RARE_WEIGHT * burden)
+    assert A.item_scores("rare_boost", hands, rare_weight=0.0) == pytest.approx(A.item_scores("entropy", hands))
+
+
+def test_the_damage_burden_reads_each_area_on_its_own_scale():
+    # Grade 4 is the top of JSN (0-4) but not of erosion (0-5).
+    probs, n_grades = A.pad_distributions([[0, 0, 0, 0, 1.0, 0], [0, 0, 0, 0, 1.0]])
+    assert A.expected_relative_grade(probs, n_grades) == pytest.approx([0.8, 1.0])
+    assert A.damage_burden(probs[None], n_grades) == pytest.approx([0.9])
+
+
+def test_a_young_model_that_never_predicts_grade_three_still_orders_hands_by_damage():
+    # What a model trained on a few mild hands outputs: P(G >= 3) is 0 everywhere, so a boost
+    # built on it could not tell these hands apart; the expected grade can.
+    mild = np.array([[0.7, 0.3, 0.0, 0.0, 0.0, 0.0]] * 31)
+    worse = np.array([[0.2, 0.5, 0.3, 0.0, 0.0, 0.0]] * 31)
+    hands = np.stack([mild, worse])
+    assert A.rare_grade_probability(hands).max() == 0.0
+    assert A.damage_burden(hands)[1] > A.damage_burden(hands)[0]
+    assert A.item_scores("rare_boost", hands).argmax() == 1
 
 
 def test_random_scores_are_reproducible_from_the_seed_and_differ_between_seeds():
@@ -83,7 +116,7 @@ def test_one_very_unsure_joint_outweighs_mild_doubt_spread_over_many():
     mild = [0.85, 0.15, 0, 0, 0, 0]
     hand_a = np.array([CONFIDENT] * 30 + [flat])
     hand_b = np.array([mild] * 31)
-    scores = A.hand_scores("entropy", np.stack([hand_a, hand_b]))
+    scores = A.item_scores("entropy", np.stack([hand_a, hand_b]))
     assert scores[0] > scores[1]
     # ... which a plain mean over all areas would get the other way round.
     per_area = A.entropy(np.stack([hand_a, hand_b]))
@@ -93,12 +126,6 @@ def test_one_very_unsure_joint_outweighs_mild_doubt_spread_over_many():
 def test_top_k_mean_uses_every_score_when_there_are_fewer_than_k():
     assert A.top_k_mean(np.array([[0.2, 0.9, 0.5, 0.1]]), 3)[0] == pytest.approx((0.9 + 0.5 + 0.2) / 3)
     assert A.top_k_mean(np.array([0.4, 0.8]), 3) == pytest.approx(0.6)
-
-
-def test_a_visit_scores_the_union_of_its_radiographs_areas():
-    left, right, other = np.array([0.1, 0.9]), np.array([0.8, 0.2]), np.array([0.3, 0.3])
-    visits = A.group_scores([left, right, other], ["v1", "v1", "v2"], top_k=2)
-    assert visits == pytest.approx({"v1": 0.85, "v2": 0.3})
 
 
 def test_k_centre_picks_one_point_from_each_cluster():

@@ -1,6 +1,7 @@
 """The simulated active-learning loop at its tiny size: curve shape, fairness between strategies, the plot."""
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -118,9 +119,23 @@ def test_the_command_runs_the_loop_with_dawid_skene_and_writes_the_plot(tmp_path
     assert "random seed 0  hands    4" in printed and "margin seed 0  hands    8" in printed
     assert "margin reaches random's final weighted accuracy" in printed
     assert out.read_bytes()[:4] == b"\x89PNG"
-    import json
-
     payload = json.loads(curves.read_text())
     assert set(payload["summary"]) == {"random", "margin"}
     # Dawid-Skene fuses three readers better than chance.
     assert all(p["fused_label_accuracy"] > 0.5 for run in payload["runs"] for p in run["curve"])
+
+
+def test_runs_in_worker_processes_give_the_same_curves_as_in_one_process(tmp_path, capsys):
+    curves = {}
+    for jobs in (1, 2):
+        path = tmp_path / f"jobs{jobs}.json"
+        call_command("simulate_active_learning", "--strategy", "rare_boost", "--rounds", "2", "--seeds", "1",
+                     "--jobs", str(jobs), "--json", str(path))
+        curves[jobs] = [
+            (run["strategy"], run["chosen"], [{k: v for k, v in p.items() if not k.endswith("seconds")} for p in run["curve"]])
+            for run in json.loads(path.read_text())["runs"]
+        ]
+    assert [c[0] for c in curves[2]] == ["random", "rare_boost"]
+    assert curves[2] == curves[1]
+    printed = capsys.readouterr().out
+    assert "rare_boost seed 0  hands    8" in printed and "rare_boost reaches random's final weighted accuracy" in printed

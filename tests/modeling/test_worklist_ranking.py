@@ -196,15 +196,19 @@ def test_a_promotion_reranks_the_worklist_by_the_new_versions_suggestions(seeded
     # The expected order, computed here from the suggestions the promotion's inference wrote.
     to_read = list(seeded.radiographs.exclude(status=Radiograph.Status.READ))
     assert len(to_read) == 4
-    per_area = {}
+    distributions = {}
     for radiograph in to_read:
         rows = Suggestion.objects.filter(radiograph=radiograph, model_version=version).order_by("area_id")
         assert rows.count() == 31
-        probs, n_grades = acquisition.pad_distributions([row.distribution for row in rows])
-        per_area[radiograph.pk] = acquisition.area_scores("rare_boost", probs, n_grades=n_grades)
-    scores = {rid: float(acquisition.top_k_mean(s)) for rid, s in per_area.items()}
+        distributions[radiograph.pk] = [row.distribution for row in rows]
+
+    def rare_boost(parts):
+        probs, n_grades = acquisition.pad_distributions(parts)
+        return float(acquisition.item_scores("rare_boost", probs[None], n_grades=n_grades)[0])
+
+    scores = {rid: rare_boost(parts) for rid, parts in distributions.items()}
     visit = {r.pk: r.visit_id for r in to_read}
-    visit_score = acquisition.group_scores(list(per_area.values()), [visit[rid] for rid in per_area])
+    visit_score = {v: rare_boost([d for rid, parts in distributions.items() if visit[rid] == v for d in parts]) for v in set(visit.values())}
     expected = sorted(scores, key=lambda rid: (-visit_score[visit[rid]], visit[rid], -scores[rid], rid))
     for reader in ("reader1", "reader2", "reader3"):
         assert worklist(seeded, reader) == expected

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +17,7 @@ from modeling.ml.active_learning import (
     SimulationConfig,
     label_saving,
     plot_learning_curves,
+    SimulationResult,
     run_simulation,
     summarise,
     vote_shares,
@@ -30,6 +33,20 @@ def dawid_skene_fuse(grades: np.ndarray, n_grades: int) -> np.ndarray:
     return np.stack([posteriors[i] for i in range(grades.shape[1])])
 
 
+def describe_point(strategy: str, seed: int, point: dict) -> str:
+    return (
+        f"{strategy:>14} seed {seed}  hands {point['labelled_hands']:>4}  weighted {point['weighted_accuracy']:.3f}"
+        f"  within-one {point['within_one']:.3f}  localisation {point['localisation_accuracy']:.2f}"
+        f"  fused labels {point['fused_label_accuracy']:.3f}  rare share {point['rare_share']:.3f}"
+        f"  ({point['train_seconds']:.1f} s)"
+    )
+
+
+def run_in_worker(cfg: SimulationConfig, fuse) -> SimulationResult:
+    """One strategy and seed in a worker process, printing each point as it comes."""
+    return run_simulation(cfg, fuse=fuse, on_round=lambda point: print(describe_point(cfg.strategy, cfg.seed, point), flush=True))
+
+
 class Command(BaseCommand):
     help = (
         "Run the active-learning loop headless on phantoms (3 simulated readers, Dawid-Skene, retraining) "
@@ -40,7 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("--strategy", nargs="+", default=["rare_boost"], choices=acquisition.STRATEGIES,
                             help="strategies to compare with random (random always runs)")
         parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
-                            help="sizes: tiny (CI, shape only), small (CPU, minutes), full (GPU)")
+                            help="sizes: tiny (CI, shape only), small (CPU, minutes), medium (CPU, an hour), full (GPU)")
         parser.add_argument("--rounds", type=int, default=None, help="points on each curve")
         parser.add_argument("--batch", type=int, default=None, help="hands labelled per round")
         parser.add_argument("--seed", type=int, default=0, help="first seed")
@@ -48,34 +65,34 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=None)
         parser.add_argument("--time-budget", type=float, default=None, help="seconds of training per round")
         parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
+        parser.add_argument("--jobs", type=int, default=1,
+                            help="runs (strategy x seed) in parallel worker processes; each trains on one thread")
         parser.add_argument("--fuse", choices=["dawid-skene", "votes"], default="dawid-skene")
         parser.add_argument("--out", default=None, help="PNG path of the plot")
         parser.add_argument("--json", dest="json_path", default=None, help="write every curve and the summary to this file")
 
-    def handle(self, *args, strategy, preset, rounds, batch, seed, seeds, epochs, time_budget, device, fuse, out, json_path, **options):
+    def handle(self, *args, strategy, preset, rounds, batch, seed, seeds, epochs, time_budget, device, jobs, fuse, out, json_path, **options):
         base = SimulationConfig(**{"rounds": 3, **PRESETS[preset]})
         overrides = {k: v for k, v in {"rounds": rounds, "batch": batch, "epochs": epochs,
                                        "time_budget_s": time_budget, "device": device}.items() if v is not None}
         base = replace(base, **overrides)
         if seeds < 1:
             raise CommandError("--seeds must be at least 1")
+        if jobs < 1:
+            raise CommandError("--jobs must be at least 1")
         strategies = ["random", *[s for s in dict.fromkeys(strategy) if s != "random"]]
         fuser = dawid_skene_fuse if fuse == "dawid-skene" else vote_shares
 
-        results = []
-        for s in range(seed, seed + seeds):
-            for name in strategies:
-                cfg = replace(base, strategy=name, seed=s)
-
-                def report(point, name=name, s=s):
-                    self.stdout.write(
-                        f"{name:>14} seed {s}  hands {point['labelled_hands']:>4}  weighted {point['weighted_accuracy']:.3f}"
-                        f"  within-one {point['within_one']:.3f}  localisation {point['localisation_accuracy']:.2f}"
-                        f"  fused labels {point['fused_label_accuracy']:.3f}  rare share {point['rare_share']:.3f}"
-                        f"  ({point['train_seconds']:.1f} s)"
-                    )
-
-                results.append(run_simulation(cfg, fuse=fuser, on_round=report))
+        configs = [replace(base, strategy=name, seed=s) for s in range(seed, seed + seeds) for name in strategies]
+        if jobs > 1:
+            # Spawned, not forked: a fork of a process whose torch thread pool is running can hang.
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(run_in_worker, configs, [fuser] * len(configs)))
+        else:
+            results = [
+                run_simulation(cfg, fuse=fuser, on_round=lambda point, cfg=cfg: self.stdout.write(describe_point(cfg.strategy, cfg.seed, point)))
+                for cfg in configs
+            ]
 
         summary = summarise(results)
         self.stdout.write("\nlearning curves (mean over seeds: labelled hands -> weighted accuracy / within-one)")
