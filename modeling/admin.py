@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.http import JsonResponse
-from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from annotation.models import Project
 
-from . import selectors, services
+from . import services
 from .models import LearningPolicy, ModelVersion, Prediction, Suggestion, TrainingRun
 
 
@@ -156,49 +154,21 @@ class LearningPolicyAdmin(admin.ModelAdmin):
     readonly_fields = ["last_ranked_at", "ranked_with", "analytics"]
     actions = ["rerank_now"]
 
-    def get_urls(self):
-        own = [
-            path(
-                "analytics/<int:project_id>/",
-                self.admin_site.admin_view(self.analytics_json),
-                name="modeling_learningpolicy_analytics",
-            )
-        ]
-        return own + super().get_urls()
-
-    def analytics_json(self, request, project_id: int) -> JsonResponse:
-        project = get_object_or_404(Project, pk=project_id)
-        version_number = request.GET.get("version")
-        version = project.model_versions.filter(number=version_number).first() if version_number else None
-        return JsonResponse(selectors.suggestion_analytics(project=project, model_version=version).to_dict())
-
     @admin.display(description="suggestion analytics")
     def analytics_link(self, policy: LearningPolicy) -> str:
-        return format_html('<a href="{}">JSON</a>', reverse("admin:modeling_learningpolicy_analytics", args=[policy.project_id]))
+        return format_html('<a href="{}">model page</a>', reverse("model-dashboard", args=[policy.project_id]))
 
     @admin.display(description="suggestion analytics")
     def analytics(self, policy: LearningPolicy) -> str:
         if policy.project_id is None:
             return "-"
-        report = selectors.suggestion_analytics(project=policy.project)
-
-        def share(value: float | None) -> str:
-            return "-" if value is None else f"{value:.0%}"
-
-        def seconds(summary) -> str:
-            return "-" if summary.mean is None else f"{summary.mean:.0f} s mean, {summary.median:.0f} s median ({summary.reads} reads)"
-
-        rows = [
-            ("graded areas that had a suggestion", report.graded_areas_with_suggestion),
-            ("accepted / edited / typed in", f"{share(report.acceptance_rate)} / {share(report.edit_rate)} / {share(report.manual_rate)}"),
-            ("mean distance of an edit from the suggestion", "-" if report.mean_edit_distance is None else f"{report.mean_edit_distance:.2f} grades"),
-            ("time per read with suggestions", seconds(report.seconds_with_suggestions)),
-            ("time per read without suggestions", seconds(report.seconds_without_suggestions)),
-            ("wrong suggestions (differ from consensus)", report.wrong_suggestions),
-            ("... of which readers kept the suggestion", share(report.wrong_suggestion_kept_rate)),
-            ("right suggestions that readers kept", share(report.right_suggestion_kept_rate)),
-        ]
-        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+        return format_html(
+            'Acceptance, edits, reading time and automation bias, per version, on the project\'s <a href="{}">model page</a> '
+            '(JSON: <a href="{}">{}</a>).',
+            reverse("model-dashboard", args=[policy.project_id]),
+            reverse("api-model-analytics", args=[policy.project_id]),
+            reverse("api-model-analytics", args=[policy.project_id]),
+        )
 
     @admin.action(description="Re-rank the worklist now (from the active version's suggestions)")
     def rerank_now(self, request, queryset) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -168,9 +168,6 @@ class SuggestionAnalytics:
     wrong_suggestions: int
     wrong_suggestion_kept_rate: float | None
     right_suggestion_kept_rate: float | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -578,7 +578,7 @@ def promotion_decide(*, version: ModelVersion) -> dict[str, Any]:
     With no version serving, the new one serves. Otherwise both are evaluated on the same fixed
     validation radiographs (`promotion_radiographs`) and the new one is promoted only when its
     `promotion_score` beats the active one's by more than the policy's margin; else it stays
-    ready, waiting for a lead in the admin. The decision is kept in `metrics["promotion"]`.
+    ready, waiting for a lead on the model page. The decision is kept in `metrics["promotion"]`.
     """
     from .selectors import learning_policy_for, model_version_active
 

@@ -1,6 +1,7 @@
 """Suggestion analytics for leads, on hand-built rows: acceptance, edit distance, time, automation bias.
 
-Personas: `analyst_1` and `analyst_2` read one assisted project; staff see the figures in the admin.
+Personas: `analyst_1` and `analyst_2` read one assisted project; its leads see the figures on the
+model page (tests/modeling/test_model_dashboard.py).
 """
 from __future__ import annotations
 
@@ -108,25 +109,14 @@ def test_analytics_of_another_version_count_nothing_and_rates_are_none(rows):
 
 
 @pytest.mark.django_db
-def test_staff_read_the_analytics_as_json_in_the_admin_and_readers_cannot(rows, client):
-    project, _ = rows
-    url = reverse("admin:modeling_learningpolicy_analytics", args=[project.pk])
-    client.force_login(make_user("analytics_staff", is_staff=True, is_superuser=True))
-    body = client.get(url).json()
-    assert body["accepted"] == 5 and body["seconds_with_suggestions"]["mean"] == 100.0
-    client.force_login(project.memberships.first().user)
-    assert client.get(url).status_code == 302  # to the admin login
-
-
-@pytest.mark.django_db
-def test_the_policy_page_shows_the_analytics_and_reranks_on_request(rows, client):
+def test_the_policy_page_links_the_analytics_and_reranks_on_request(rows, client):
     from modeling.models import LearningPolicy
 
     project, _ = rows
     policy = LearningPolicy.objects.create(project=project)
     client.force_login(make_user("policy_staff", is_staff=True, is_superuser=True))
     page = client.get(reverse("admin:modeling_learningpolicy_change", args=[policy.pk])).content.decode()
-    assert "wrong suggestions (differ from consensus)" in page and "62% / 25% / 12%" in page  # 5, 2 and 1 of 8
+    assert f'href="/projects/{project.pk}/model/"' in page and f"/api/projects/{project.pk}/model/analytics/" in page
     changelist = reverse("admin:modeling_learningpolicy_changelist")
     response = client.post(changelist, {"action": "rerank_now", "_selected_action": [policy.pk]}, follow=True)
     assert "re-ranked by rare_boost (version 1)" in response.content.decode()
