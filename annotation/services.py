@@ -314,6 +314,22 @@ def radiograph_rendition(*, radiograph: Radiograph, kind: str) -> Path:
     return path
 
 
+def radiograph_files_remove(*, project_id: int, checksum: str, image_name: str) -> None:
+    """Delete a deleted radiograph's stored pixels and its browser renditions.
+
+    Called after the deletion commits: a patient withdrawn from a study leaves no image behind.
+    Files are per project and checksum, and a project holds one radiograph per checksum, so no
+    other radiograph uses them.
+    """
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+
+    if image_name:
+        default_storage.delete(image_name)
+    for kind, spec in RENDITIONS.items():
+        (Path(settings.MEDIA_ROOT) / "renditions" / str(project_id) / f"{checksum}-{kind}.{spec['suffix']}").unlink(missing_ok=True)
+
+
 _rendition_locks: dict[str, threading.Lock] = {}
 _rendition_locks_guard = threading.Lock()
 

@@ -6,8 +6,12 @@ class ModelingConfig(AppConfig):
     verbose_name = "Modeling"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
+        from annotation.models import Radiograph
         from annotation.signals import assignment_submitted
 
-        from .receivers import retrain_if_due
+        from .receivers import heatmaps_delete_on_delete, retrain_if_due
 
         assignment_submitted.connect(retrain_if_due, dispatch_uid="modeling.retrain_if_due")
+        post_delete.connect(heatmaps_delete_on_delete, sender=Radiograph, dispatch_uid="modeling.heatmaps_delete")

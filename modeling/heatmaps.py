@@ -36,6 +36,17 @@ def _colour(cam: np.ndarray) -> np.ndarray:
     return (np.stack([red, green, blue, alpha], axis=-1) * 255).astype(np.uint8)
 
 
+def heatmaps_delete(*, radiograph_id: int) -> None:
+    """Delete every version's cached maps of one radiograph (after the radiograph was deleted)."""
+    if not default_storage.exists("heatmaps"):
+        return
+    for version_dir in default_storage.listdir("heatmaps")[0]:
+        folder = f"heatmaps/{version_dir}/{radiograph_id}"
+        if default_storage.exists(folder):
+            for name in default_storage.listdir(folder)[1]:
+                default_storage.delete(f"{folder}/{name}")
+
+
 def heatmap_png(*, version: ModelVersion, radiograph: Radiograph, area: JointArea) -> bytes:
     """The map for one area, computed once per version and cached in the media storage."""
     from modeling.ml.heatmaps import gradcam
