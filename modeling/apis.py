@@ -52,15 +52,12 @@ class ModelVersionPromoteApi(APIView):
 
     @extend_schema(request=None, responses={200: VersionSummarySerializer, 409: None})
     def post(self, request: Request, project_id: int, number: int) -> Response:
-        project = _led_project(request, project_id)
-        version = selectors.model_version_by_number(project=project, number=number)
-        if version is None:
-            raise Http404("No such model version.")
+        version = selectors.model_version_for_lead(user=request.user, project_id=project_id, number=number)
         try:
             services.model_version_promote(version=version)
         except services.NotPromotable as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
-        summary = next(s for s in selectors.model_version_summaries(project=project) if s.version.pk == version.pk)
+        summary = next(s for s in selectors.model_version_summaries(project=version.project) if s.version.pk == version.pk)
         return Response(VersionSummarySerializer(summary).data)
 
 

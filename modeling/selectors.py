@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from django.http import Http404
 
 from annotation.models import Assignment, Dimension, Grade, Project, Radiograph
 from annotation.selectors import User, project_get_led
@@ -76,8 +77,13 @@ def model_version_summaries(*, project: Project) -> list[VersionSummary]:
     return summaries
 
 
-def model_version_by_number(*, project: Project, number: int) -> ModelVersion | None:
-    return ModelVersion.objects.filter(project=project, number=number).first()
+def model_version_for_lead(*, user: User, project_id: int, number: int) -> ModelVersion:
+    """Version `number` of a project `user` leads; 404 when there is no such version."""
+    project = project_led_for_model(user=user, project_id=project_id)
+    version = ModelVersion.objects.filter(project=project, number=number).select_related("project").first()
+    if version is None:
+        raise Http404("No such model version.")
+    return version
 
 
 def model_reader_labels(*, project: Project) -> dict[str, dict[tuple[int, int], int]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -44,14 +44,11 @@ def model_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def model_version_promote(request: HttpRequest, project_id: int, number: int) -> HttpResponse:
-    project = _led_project(request, project_id)
-    version = selectors.model_version_by_number(project=project, number=number)
-    if version is None:
-        raise Http404("No such model version.")
+    version = selectors.model_version_for_lead(user=request.user, project_id=project_id, number=number)
     try:
         services.model_version_promote(version=version)
     except services.NotPromotable as error:
         messages.error(request, str(error))
     else:
         messages.success(request, f"Version {number} now serves; suggestions are being computed and the worklist will be re-ranked.")
-    return redirect("model-dashboard", project_id=project.pk)
+    return redirect("model-dashboard", project_id=project_id)
