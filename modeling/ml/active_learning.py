@@ -480,6 +480,22 @@ def plot_learning_curves(summary: dict[str, dict[str, list[float]]], path: str |
             ax.errorbar(x + nudge, mean, yerr=sd, color=colours(i), marker="o", markersize=5, linewidth=1.8,
                         elinewidth=1, capsize=2, alpha=0.9, zorder=4, label=strategy)
             low, high = min(low, float((mean - sd).min())), max(high, float((mean + sd).max()))
+        if metric == "weighted_accuracy" and "random" in summary and others:
+            # The claim the plot is for: where each strategy reaches random's final accuracy.
+            target, last = summary["random"]["weighted_accuracy_mean"][-1], summary["random"]["labelled_hands"][-1]
+            ax.axhline(target, color="0.15", linestyle=":", linewidth=1, zorder=3)
+            ax.annotate(f"random's final ({last:.0f} hands)", (xs[0], target), xytext=(2, 3), textcoords="offset points",
+                        fontsize=8, color="0.25")
+            lines = [f"hands to reach random's final {target:.3f}:"]
+            for i, strategy in enumerate(others):
+                saving = label_saving(summary, strategy)
+                if saving["strategy_hands"] is None:
+                    lines.append(f"{strategy}: not reached")
+                    continue
+                ax.plot([saving["strategy_hands"]], [target], marker="v", markersize=8, color=colours(i), zorder=7)
+                lines.append(f"{strategy}: {saving['strategy_hands']:.0f} ({saving['saving']:.0%} fewer)")
+            ax.text(0.98, 0.03, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom", fontsize=8.5,
+                    bbox={"facecolor": "white", "edgecolor": "0.8", "boxstyle": "round,pad=0.4"}, zorder=8)
         # At least a 0.2-wide window, so that noise on a flat curve does not look like a trend.
         centre, half = (low + high) / 2, max((high - low) / 2 + 0.03, 0.1)
         ax.set_ylim(max(0.0, centre - half), min(1.0, centre + half))
