@@ -84,7 +84,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # The CPU figure: the small networks, but a pool four times the largest labelled set, so a
     # strategy has something to choose from to the end, and a test set large enough that each
-    # rare grade has tens of areas. About an hour for four strategies x 3 seeds with --jobs 2.
+    # rare grade has tens of areas. About 40 minutes for three strategies x 3 seeds with --jobs 2.
     "medium": {
         "phantom": {"width": 256, "height": 320},
         "pool_patients": 150,
