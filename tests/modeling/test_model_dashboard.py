@@ -53,6 +53,9 @@ def test_a_lead_who_is_not_staff_sees_versions_and_the_suggestion_analytics(rows
     # Only version 2's suggestions: it made none.
     page = client.get(reverse("model-dashboard", args=[project.pk]), {"version": 2}).content.decode()
     assert "No submitted grade had a suggestion on screen yet from version 2" in page
+    # A version that does not exist shows every version's suggestions, not an error page.
+    page = client.get(reverse("model-dashboard", args=[project.pk]), {"version": "nine"}).content.decode()
+    assert '<th scope="row">accepted</th><td>5</td>' in page
 
 
 @pytest.mark.django_db
