@@ -198,18 +198,22 @@ def _collect_parts(*, project: Project, dimension: str, extra_labels: ExtraLabel
     return parts
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """`value` as JSON a JSONField stores on every database: string keys, numpy values as Python
+    ones, and NaN or infinity as null (PostgreSQL's jsonb refuses them); anything else as text."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        return jsonable(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return repr(value)
+    return str(value)
 
 
 def _compare(frame: pd.DataFrame, n_grades: int, main: AggregationResult, gold: dict[int, int], names: Sequence[str]) -> dict:
@@ -265,7 +269,7 @@ def consensus_compute(
         "project": project,
         "dimension": dimension,
         "aggregator": aggregator,
-        "params": _jsonable(dict(params or {})),
+        "params": jsonable(dict(params or {})),
         "trigger": trigger,
         "requested_by": requested_by,
         "includes_model": bool(extra_labels),
@@ -328,7 +332,7 @@ def _run_store(*, base: dict, fitted: list[_PartResult], duration_s: float, comp
     iterations = [r.iterations for r in results if r.iterations is not None]
     converged = [r.converged for r in results if r.converged is not None]
     run = ConsensusRun.objects.create(
-        **{**base, "params": _jsonable(results[0].params) if results else base["params"]},
+        **{**base, "params": jsonable(results[0].params) if results else base["params"]},
         version=version,
         n_tasks=sum(r.n_tasks for r in results),
         n_readers=len(readers),

@@ -18,6 +18,7 @@ from PIL import Image
 
 from annotation import services as annotation_services
 from annotation.models import Assignment, Grade, Joint, JointArea, Landmark, Membership, Project, Radiograph
+from consensus.services import jsonable
 
 from .models import LearningPolicy, ModelVersion, Prediction, Suggestion, TrainingRun
 
@@ -211,8 +212,8 @@ def model_version_train(*, run_id: int) -> ModelVersion:
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         version.checkpoint.save(f"v{version.number}.pt", ContentFile(checkpoint_to_bytes(checkpoint)), save=False)
-        version.metrics = _json_safe(checkpoint["metrics"])
-        version.config = _json_safe(checkpoint["config"])
+        version.metrics = jsonable(checkpoint["metrics"])
+        version.config = jsonable(checkpoint["config"])
         version.label_source = label_source
         version.consensus_run_ids = run_ids
         version.status = ModelVersion.Status.READY
@@ -224,22 +225,6 @@ def model_version_train(*, run_id: int) -> ModelVersion:
         promotion_decide(version=version)
         version.refresh_from_db()
     return version
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (int, float, str, bool)) or value is None:
-        return value
-    return str(value)
 
 
 class NotPromotable(Exception):
@@ -557,7 +542,8 @@ def evaluation_samples(*, project: Project, radiographs: list[Radiograph]) -> li
 def promotion_score(report: dict[str, Any]) -> float | None:
     """The promotion metric: the mean of erosion and JSN weighted (balanced) accuracy."""
     values = [report[d]["weighted_accuracy"] for d in ("erosion", "jsn") if isinstance(report.get(d), dict)]
-    values = [v for v in values if v == v]  # NaN when a dimension had no graded area
+    # None (NaN before `jsonable`) when a dimension had no graded area.
+    values = [v for v in values if v is not None and v == v]
     return float(np.mean(values)) if values else None
 
 
@@ -567,7 +553,7 @@ def model_version_evaluate_on(*, version: ModelVersion, radiographs: list[Radiog
     from modeling.ml.train import evaluate_hands
 
     report = evaluate_hands(load_model(model_version_checkpoint(version=version)), evaluation_samples(project=version.project, radiographs=radiographs))
-    report = _json_safe(report)
+    report = jsonable(report)
     report["promotion_score"] = promotion_score(report)
     return report
 

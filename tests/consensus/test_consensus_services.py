@@ -1,6 +1,9 @@
 """consensus_compute on the database: what is stored, on which grid, with gold, and on failure."""
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -158,3 +161,8 @@ def test_model_grades_join_the_fit_only_where_readers_graded_and_the_run_says_so
     assert (run.includes_model, run.n_readers, run.n_tasks, run.n_labels) == (True, 3, 32, 32 * 2 + 16)
     assert not run.labels.filter(radiograph=unread).exists()
     assert not run.reader_estimates.exists()  # MajorityVote has no reader model
+
+
+def test_jsonable_gives_json_every_database_stores():
+    value = {1: (np.float32(0.5), np.int64(3)), "scores": np.array([1.0, np.nan]), "inf": math.inf, "path": Path("a/b")}
+    assert services.jsonable(value) == {"1": [0.5, 3], "scores": [1.0, None], "inf": None, "path": "a/b"}
