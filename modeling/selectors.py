@@ -92,7 +92,10 @@ def model_reader_labels(*, project: Project) -> dict[str, dict[tuple[int, int], 
     version = model_version_active(project=project)
     if version is None:
         return {}
-    labels = Suggestion.objects.filter(model_version=version).values_list("radiograph_id", "area_id", "label")
+    # Only radiographs someone has submitted: the tables compare on graded areas, and most
+    # suggestions belong to radiographs nobody has read yet.
+    read = Assignment.objects.filter(radiograph__project=project, status=Assignment.Status.SUBMITTED).values("radiograph_id")
+    labels = Suggestion.objects.filter(model_version=version, radiograph_id__in=read).values_list("radiograph_id", "area_id", "label")
     return {f"model v{version.number}": {(radiograph_id, area_id): label for radiograph_id, area_id, label in labels}}
 
 
