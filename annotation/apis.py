@@ -1,6 +1,7 @@
 """The reader API: thin views that check visibility, validate, call one service and answer."""
 from __future__ import annotations
 
+from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -11,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import ingestion, selectors, services
+from . import ingestion, renditions, selectors, services
 from .models import Assignment, Project, Radiograph
 from .serializers import (
     AreaSerializer,
@@ -278,10 +279,11 @@ class RadiographRenditionApi(APIView):
     @extend_schema(responses={(200, "image/*"): bytes})
     def get(self, request: Request, radiograph_id: int, kind: str) -> FileResponse:
         radiograph = _radiograph_or_404(request, radiograph_id)
-        if kind not in services.RENDITIONS:
-            raise Http404(f"No rendition '{kind}'; choose one of: {', '.join(services.RENDITIONS)}.")
-        path = services.radiograph_rendition(radiograph=radiograph, kind=kind)
-        response = FileResponse(open(path, "rb"))
+        if kind not in renditions.RENDITIONS:
+            raise Http404(f"No rendition '{kind}'; choose one of: {', '.join(renditions.RENDITIONS)}.")
+        name = renditions.radiograph_rendition(radiograph=radiograph, kind=kind)
+        # Streamed from the media storage through this permission check; never a public URL.
+        response = FileResponse(default_storage.open(name, "rb"))
         # Named by checksum on the server, so the bytes behind this URL never change.
         response["Cache-Control"] = "private, max-age=86400"
         return response

@@ -286,34 +286,6 @@ def landmark_correct(*, assignment: Assignment, user: AbstractBaseUser, correcti
         )
 
 
-import threading  # noqa: E402 - used only by the renditions below
-from pathlib import Path  # noqa: E402
-
-# Browser renditions: the stored pixels are 16-bit; browsers get 8-bit files, a small one first
-# for a fast first paint and the full-resolution one once the reader zooms in.
-RENDITIONS = {"display": {"max_side": 1600, "format": "JPEG", "suffix": "jpg"}, "full": {"max_side": None, "format": "PNG", "suffix": "png"}}
-
-
-def radiograph_rendition(*, radiograph: Radiograph, kind: str) -> Path:
-    """Path of an 8-bit rendition of the radiograph, made on first request and cached on disk.
-
-    Grey levels are stretched between the 0.5th and 99.8th percentiles, a default window like a
-    viewer's: a 12-bit image stored in 16 bits would otherwise look black. The file is named by the
-    checksum, so a cached rendition can never belong to other pixels.
-    """
-    from django.conf import settings
-
-    spec = RENDITIONS[kind]
-    path = Path(settings.MEDIA_ROOT) / "renditions" / str(radiograph.project_id) / f"{radiograph.checksum}-{kind}.{spec['suffix']}"
-    if path.exists():
-        return path
-    # A prefetch and the page's own request often ask at once: the second waits for the first.
-    with _rendition_lock(str(path)):
-        if not path.exists():
-            _rendition_write(radiograph=radiograph, spec=spec, path=path)
-    return path
-
-
 def radiograph_files_remove(*, project_id: int, checksum: str, image_name: str) -> None:
     """Delete a deleted radiograph's stored pixels and its browser renditions.
 
@@ -321,56 +293,10 @@ def radiograph_files_remove(*, project_id: int, checksum: str, image_name: str) 
     Files are per project and checksum, and a project holds one radiograph per checksum, so no
     other radiograph uses them.
     """
-    from django.conf import settings
     from django.core.files.storage import default_storage
+
+    from .renditions import renditions_delete
 
     if image_name:
         default_storage.delete(image_name)
-    for kind, spec in RENDITIONS.items():
-        (Path(settings.MEDIA_ROOT) / "renditions" / str(project_id) / f"{checksum}-{kind}.{spec['suffix']}").unlink(missing_ok=True)
-
-
-_rendition_locks: dict[str, threading.Lock] = {}
-_rendition_locks_guard = threading.Lock()
-
-
-def _rendition_lock(key: str) -> threading.Lock:
-    with _rendition_locks_guard:
-        return _rendition_locks.setdefault(key, threading.Lock())
-
-
-def _rendition_write(*, radiograph: Radiograph, spec: dict, path: Path) -> None:
-    import os
-    import tempfile
-
-    import numpy as np
-    from PIL import Image
-
-    with radiograph.image.open("rb") as handle:
-        image = Image.open(handle)
-        image.load()
-    if image.mode not in {"I;16", "I;16B", "I", "L"}:
-        image = image.convert("L")
-    pixels = np.asarray(image)
-    low, high = np.percentile(pixels[::4, ::4], [0.5, 99.8])
-    high = max(high, low + 1)
-    if pixels.dtype in (np.uint8, np.uint16):
-        # A lookup table is several times faster than float arithmetic over millions of pixels.
-        levels = np.arange(np.iinfo(pixels.dtype).max + 1, dtype=np.float32)
-        table = np.clip((levels - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
-        scaled = table[pixels]
-    else:
-        scaled = np.clip((pixels.astype(np.float32) - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
-    rendition = Image.fromarray(scaled)
-    if spec["max_side"]:
-        # Bicubic is antialiased when shrinking and about twice as fast as Lanczos here.
-        rendition.thumbnail((spec["max_side"], spec["max_side"]), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written aside and renamed, so a concurrent request never streams a half-written file.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=f".{spec['suffix']}")
-    with os.fdopen(handle, "wb") as output:
-        if spec["format"] == "JPEG":
-            rendition.save(output, format="JPEG", quality=90)
-        else:
-            rendition.save(output, format="PNG", compress_level=3)
-    os.replace(temporary, path)
+    renditions_delete(project_id=project_id, checksum=checksum)

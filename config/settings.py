@@ -184,3 +184,69 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Production serving: static files, TLS, media storage, offline API docs, health --------------
+
+# Swagger UI and ReDoc come from this server, not a CDN: the hospital networks this runs on are
+# often cut off from the internet.
+INSTALLED_APPS.insert(INSTALLED_APPS.index("drf_spectacular") + 1, "drf_spectacular_sidecar")
+SPECTACULAR_SETTINGS.update({"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"})
+
+# /healthz and /livez answer before host validation and the HTTPS redirect: container
+# healthchecks call gunicorn on its loopback address, over plain HTTP, with no proxy in between.
+MIDDLEWARE.insert(0, "config.health.HealthCheckMiddleware")
+
+# Media (radiographs, renditions, heatmaps, checkpoints): local disk by default; with S3_BUCKET set,
+# any S3-compatible object store, so web servers and workers can run on different machines.
+# Objects stay private: radiographs reach a browser only through the permission-checked API.
+S3_BUCKET = env_str("S3_BUCKET", "")
+if S3_BUCKET:
+    from botocore.config import Config as _BotoConfig
+
+    _media_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            # Empty values fall back to boto3's own chain (instance roles, ~/.aws, AWS_* variables).
+            "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("S3_REGION", "") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY", "") or None,
+            "location": env_str("S3_PREFIX", ""),
+            # MinIO and most S3-compatible stores need path-style URLs; AWS accepts both.
+            "addressing_style": env_str("S3_ADDRESSING_STYLE", "path"),
+            "signature_version": "s3v4",
+            "default_acl": None,  # the bucket's own policy, which must be private
+            "querystring_auth": True,
+            "querystring_expire": 60,
+            # A store that does not answer must fail a request in seconds, not hang a worker.
+            "client_config": _BotoConfig(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3}),
+        },
+    }
+else:
+    _media_storage = {"BACKEND": "config.storage.AtomicFileSystemStorage"}
+STORAGES = {
+    "default": _media_storage,
+    # Production serves its own hashed, compressed static files (WhiteNoise) behind any proxy.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# TLS is terminated by the reverse proxy (Caddy in docker-compose.yml), which sets
+# X-Forwarded-Proto. PLAIN_HTTP=1 is for a trusted internal network without TLS only: it turns
+# off the HTTPS redirect, HSTS and secure cookies, and `check --deploy` then says so.
+PLAIN_HTTP = env_bool("PLAIN_HTTP", False)
+if PRODUCTION:
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    if PLAIN_HTTP:
+        SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+        SECURE_SSL_REDIRECT = False
+        SECURE_HSTS_SECONDS = 0
+    else:
+        SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+        SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
+        SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+        SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

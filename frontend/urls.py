@@ -13,5 +13,6 @@ urlpatterns = [
     path("read/<int:assignment_id>/", views.workspace, name="workspace"),
     path("read/<int:assignment_id>/scores.csv", views.workspace_csv, name="workspace-csv"),
     path("read/<int:assignment_id>/print/", views.workspace_print, name="workspace-print"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["frontend"]), name="javascript-catalog"),
 ]

@@ -189,3 +189,12 @@ def workspace_print(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "frontend/workspace_print.html",
         {"assignment": assignment, "radiograph": assignment.radiograph, "rows": rows, "totals": totals},
     )
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page that names no icon (the admin's among them)."""
+    from django.templatetags.static import static
+
+    response = redirect(static("frontend/favicon.ico"), permanent=False)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

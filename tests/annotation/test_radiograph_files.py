@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from annotation import services
+from annotation import renditions, services
 from annotation.models import Patient
 
 from ..conftest import make_radiograph
@@ -20,7 +20,7 @@ def test_a_deleted_patients_images_leave_the_media_storage_and_others_stay(schem
     gone, kept = make_radiograph(project, "FILE-1"), make_radiograph(project, "FILE-2", laterality="L")
     files = {}
     for radiograph in (gone, kept):
-        rendition = services.radiograph_rendition(radiograph=radiograph, kind="display")
+        rendition = Path(settings.MEDIA_ROOT) / renditions.radiograph_rendition(radiograph=radiograph, kind="display")
         heatmap = f"heatmaps/v7/{radiograph.pk}/pip_E__2.png"
         default_storage.save(heatmap, ContentFile(b"\x89PNG"))
         files[radiograph.pk] = [Path(radiograph.image.path), rendition, Path(settings.MEDIA_ROOT) / heatmap]
