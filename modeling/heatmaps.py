@@ -38,13 +38,20 @@ def _colour(cam: np.ndarray) -> np.ndarray:
 
 def heatmaps_delete(*, radiograph_id: int) -> None:
     """Delete every version's cached maps of one radiograph (after the radiograph was deleted)."""
-    if not default_storage.exists("heatmaps"):
+    # Folders are listed, not tested with exists(): an object store has no folder objects, and
+    # lists nothing where the local disk raises.
+    try:
+        version_dirs = default_storage.listdir("heatmaps")[0]
+    except FileNotFoundError:
         return
-    for version_dir in default_storage.listdir("heatmaps")[0]:
+    for version_dir in version_dirs:
         folder = f"heatmaps/{version_dir}/{radiograph_id}"
-        if default_storage.exists(folder):
-            for name in default_storage.listdir(folder)[1]:
-                default_storage.delete(f"{folder}/{name}")
+        try:
+            names = default_storage.listdir(folder)[1]
+        except FileNotFoundError:
+            continue
+        for name in names:
+            default_storage.delete(f"{folder}/{name}")
 
 
 def heatmap_png(*, version: ModelVersion, radiograph: Radiograph, area: JointArea) -> bytes:
