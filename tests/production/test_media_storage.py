@@ -117,3 +117,24 @@ def test_local_storage_never_shows_a_partial_file_and_never_replaces_one(tmp_pat
     assert (tmp_path / first).read_bytes() == b"A" * 100_000 and (tmp_path / second).read_bytes() == b"B" * 10
     assert sorted(path.name for path in (tmp_path / "renditions" / "1").iterdir()) == sorted([os.path.basename(first), os.path.basename(second)])
     assert oct((tmp_path / first).stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_prepare_media_storage_creates_a_missing_bucket_and_refuses_a_public_one(s3_media, settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    output = io.StringIO()
+    call_command("prepare_media_storage", stdout=output)
+    assert output.getvalue().strip() == f"Media bucket '{BUCKET}' exists; private."
+
+    settings.STORAGES = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": {
+        **settings.STORAGES["default"]["OPTIONS"], "bucket_name": "media-fresh"}}}
+    output = io.StringIO()
+    call_command("prepare_media_storage", stdout=output)
+    assert "Media bucket 'media-fresh' created; private." in output.getvalue()
+    assert "media-fresh" in {bucket["Name"] for bucket in s3_media.list_buckets()["Buckets"]}
+
+    s3_media.put_bucket_acl(Bucket="media-fresh", ACL="public-read")
+    with pytest.raises(CommandError, match="grants READ \\(ACL\\) to everyone"):
+        call_command("prepare_media_storage", stdout=io.StringIO())
+    s3_media.delete_bucket(Bucket="media-fresh")
