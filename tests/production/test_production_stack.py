@@ -22,7 +22,7 @@ from rest_framework.authtoken.models import Token
 from annotation import services
 from annotation.models import Assignment, Grade, Membership, Radiograph
 from consensus.models import ConsensusRun, ConsensusSettings
-from tests.browser.conftest import CHROMIUM_ARGS, VIEWPORT, screenshot, wait_until_ready  # noqa: F401
+from tests.browser.conftest import VIEWPORT, screenshot, wait_until_ready
 from tests.conftest import make_user
 from tests.integration.test_celery_worker import wait_for
 
