@@ -71,6 +71,27 @@ def _answers(url: str) -> bool:
         return False
 
 
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> Iterator[str]:
+    """moto's S3 server on loopback, shared by every test here (each uses its own bucket)."""
+    if not _port_free(S3_PORT):
+        pytest.fail(f"port {S3_PORT} is taken; the production-stack tests use 16000-16099")
+    log_path = tmp_path_factory.mktemp("s3") / "s3.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(S3_PORT)],
+                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: process.poll() is None and not _port_free(S3_PORT), timeout=60, what="the S3 server", logs=[log_path])
+        yield f"http://127.0.0.1:{S3_PORT}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 @dataclass
 class Stack:
     """The running stack: where to reach it, and the environment its Django processes share."""
@@ -97,11 +118,11 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def production_stack(real_services, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Stack]:  # noqa: F811
+def production_stack(real_services, s3_endpoint, django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Stack]:  # noqa: F811
     caddy = shutil.which("caddy")
     if caddy is None:
         _needed("caddy (Debian package 'caddy')")
-    busy = [port for port in (S3_PORT, GUNICORN_PORT, HTTPS_PORT, HTTP_PORT, PROXY_HEALTH_PORT) if not _port_free(port)]
+    busy = [port for port in (GUNICORN_PORT, HTTPS_PORT, HTTP_PORT, PROXY_HEALTH_PORT) if not _port_free(port)]
     if busy:
         pytest.fail(f"ports {busy} are taken; the production-stack tests use 16000-16099")
     work = tmp_path_factory.mktemp("production")
@@ -117,7 +138,7 @@ def production_stack(real_services, django_db_setup, django_db_blocker, tmp_path
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "S3_BUCKET": BUCKET,
-        "S3_ENDPOINT_URL": f"http://127.0.0.1:{S3_PORT}",
+        "S3_ENDPOINT_URL": s3_endpoint,
         **S3_CREDENTIALS,
         "STATIC_ROOT": str(work / "static"),
         # Set only to prove that nothing lands there: media must all go to the object store.
@@ -145,8 +166,6 @@ def production_stack(real_services, django_db_setup, django_db_blocker, tmp_path
             raise RuntimeError(f"manage.py {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}\n{stack.log_tails()}")
 
     try:
-        start("s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(S3_PORT)])
-        _wait(lambda: not _port_free(S3_PORT), timeout=60, what="the S3 server", logs=list(stack.logs.values()))
         manage("prepare_media_storage")
         manage("collectstatic", "--noinput", "-v", "0")
         celery_app.control.purge()

@@ -6,9 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import subprocess
-import sys
-import time
 
 import boto3
 import pytest
@@ -25,28 +22,9 @@ from modeling.models import ModelVersion
 from modeling.services import model_version_checkpoint
 
 from ..conftest import client_for, make_radiograph
-from .conftest import ROOT, S3_CREDENTIALS, _port_free
+from .conftest import S3_CREDENTIALS
 
-S3_PORT = 16011
 BUCKET = "media-unit"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    if not _port_free(S3_PORT):
-        pytest.fail(f"port {S3_PORT} is taken")
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(S3_PORT)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while _port_free(S3_PORT):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto's S3 server did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{S3_PORT}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture
