@@ -17,8 +17,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from annotation.models import Assignment, Dimension, Grade, JointArea, Project, Radiograph
+from scoring import agreement, reliability
 
-from . import agreement
 from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings, ReaderEstimate
 
 # A pseudo-reader's grades, e.g. a model version's: {name: {(radiograph_id, area_id): grade}}.
@@ -310,7 +310,7 @@ def _complete_block(totals: np.ndarray, names: list[str]) -> tuple[np.ndarray, l
 def _reliability(data: _Units, project: Project, scale: Scale, group: str | None) -> Reliability:
     human = [i for i, (_n, _pk, is_model) in enumerate(data.readers) if not is_model]
     ratings = data.ratings[human]
-    alpha = agreement.krippendorff_alpha(ratings, level="ordinal") if ratings.size else float("nan")
+    alpha = reliability.krippendorff_alpha(ratings, level="ordinal") if ratings.size else float("nan")
     alpha_units = int(((~np.isnan(ratings)).sum(axis=0) >= 2).sum()) if ratings.size else 0
 
     # Per-radiograph totals: a reader's total counts only if they graded every area of the scale.
@@ -336,7 +336,7 @@ def _reliability(data: _Units, project: Project, scale: Scale, group: str | None
             **base, icc_subjects=block.shape[0], icc_readers=block_names,
             icc_note="Every total is the same score; ICC is undefined.",
         )
-    result = agreement.icc_2_1(block)
+    result = reliability.icc_2_1(block)
     return Reliability(
         **base,
         icc=_num(result.icc),

@@ -36,9 +36,7 @@ from annotation.services import (
     project_create,
     radiograph_add,
 )
-
-from . import simulation
-from .bench_dawid_skene import reader_confusions
+from scoring import readers as simulator
 
 from .aggregation import AGGREGATORS, AggregationResult, aggregate
 from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings, ReaderEstimate
@@ -694,7 +692,7 @@ class ValidationFigures:
     run: ConsensusRun
 
 
-def simulated_study_import(*, study: simulation.SimulatedStudy, slug: str, name: str) -> Project:
+def simulated_study_import(*, study: simulator.SimulatedStudy, slug: str, name: str) -> Project:
     """Load a simulated study the way a real one arrives: films, assignments, saved and submitted grades.
 
     A project with `slug` is deleted first, with its runs and files, so importing the same study
@@ -736,7 +734,7 @@ def simulated_study_import(*, study: simulation.SimulatedStudy, slug: str, name:
 
 
 def consensus_validate(
-    *, study: simulation.SimulatedStudy, slug: str, params: Mapping[str, Any] | None = None
+    *, study: simulator.SimulatedStudy, slug: str, params: Mapping[str, Any] | None = None
 ) -> list[ValidationFigures]:
     """Import `study`, compute majority vote and Dawid-Skene per dimension, and score both against the truth.
 
@@ -767,7 +765,7 @@ def consensus_validate(
             if run.status != ConsensusRun.Status.OK:
                 raise ConsensusError(f"{aggregator} on {dimension} failed: {run.error.splitlines()[0]}")
             labels = {(r, a): label for r, a, label in run.labels.values_list("radiograph_id", "area_id", "label")}
-            accuracy[aggregator] = simulation.accuracy(labels, truth)
+            accuracy[aggregator] = simulator.label_accuracy(labels, truth)
         estimated = {
             usernames[username]: np.asarray(confusion)
             for username, confusion in run.reader_estimates.values_list("reader__username", "confusion")
@@ -779,7 +777,7 @@ def consensus_validate(
                 n_tasks=run.n_tasks,
                 n_labels=run.n_labels,
                 accuracy=accuracy,
-                confusion_mad=simulation.confusion_mad(estimated, true),
+                confusion_mad=simulator.confusion_mad(estimated, true),
                 run=run,
             )
         )
@@ -837,7 +835,7 @@ def synthetic_project_create(
             ],
             batch_size=5000,
         )  # fmt: skip
-        design = simulation.reader_sets(n_items=n_films, n_readers=n_readers, per_item=per_radiograph, rng=rng)
+        design = simulator.reader_sets(n_items=n_films, n_readers=n_readers, per_item=per_radiograph, rng=rng)
         now = timezone.now()
         assignments = Assignment.objects.bulk_create(
             [
@@ -855,10 +853,10 @@ def synthetic_project_create(
             n_grades = len(prevalence)
             truth = rng.choice(n_grades, size=(n_films, len(cols)), p=np.asarray(prevalence) / sum(prevalence))
             truth_per_reading = np.repeat(truth, per_radiograph, axis=0)
-            confusion = reader_confusions(n_readers, n_grades, rng)
+            confusion = simulator.laplace_confusions(n_readers, n_grades, rng)
             for r in range(n_readers):
                 rows = reader_of == r
-                values[np.ix_(rows, cols)] = simulation.grades_draw(truth_per_reading[rows], confusion[r], rng)
+                values[np.ix_(rows, cols)] = simulator.draw_grades(truth_per_reading[rows], confusion[r], rng)
         assignment_ids = np.repeat([a.pk for a in assignments], len(areas))
         area_ids = np.tile([a.pk for a in areas], len(assignments))
         _grades_insert(assignment_ids=assignment_ids, area_ids=area_ids, values=values.ravel(), now=now)

@@ -10,7 +10,8 @@ from crowdkit.aggregation import DawidSkene
 from django.core.management import call_command
 
 from annotation.models import Assignment, Grade, GradeChange, Project
-from consensus import services, simulation
+from consensus import services
+from scoring.readers import confusion_mad
 from consensus.models import ConsensusRun
 from modeling.management.commands.validate_consensus import simulated_study, validation_slug
 
@@ -38,7 +39,7 @@ def test_dawid_skene_beats_majority_vote_against_the_known_truth(schemes) -> Non
         assert row.accuracy["DawidSkene"] > row.accuracy["MajorityVote"]
         true = dict(enumerate(larger.confusion[row.dimension]))
         k = larger.confusion[row.dimension].shape[1]
-        knowing_nothing = simulation.confusion_mad({r: np.full((k, k), 1.0 / k) for r in true}, true)
+        knowing_nothing = confusion_mad({r: np.full((k, k), 1.0 / k) for r in true}, true)
         # Rows of grades too rare to estimate are stored uniform, so the error is not near 0.
         assert row.confusion_mad < 0.1 < knowing_nothing
     assert figures["erosion"].n_tasks == 80 * 16 and figures["erosion"].n_labels == 80 * 16 * 3

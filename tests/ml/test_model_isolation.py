@@ -24,3 +24,12 @@ def test_importing_the_model_package_loads_no_django():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ML.parents[1], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_shared_maths_package_loads_neither_django_nor_the_apps_nor_torch():
+    code = (
+        "import sys, scoring.agreement, scoring.reliability, scoring.readers; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'annotation', 'consensus', 'modeling', 'config', 'torch'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ML.parents[1], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,7 +1,30 @@
-"""Reader agreement statistics for ordinal joint grades: pure functions over numpy arrays.
+"""Agreement between two sets of ordinal grades, for readers and the model alike: numpy only.
 
 Grades are integers ``0..n_grades-1``. Multi-reader inputs are ``readers x units`` float arrays
 with ``NaN`` where a reader did not grade a unit; ``ratings_matrix`` builds one from long rows.
+
+One definition each, used by the consensus dashboard, the model's evaluation and the simulated
+readers:
+
+- confusion matrix: ``cm[t, g]`` counts items of true (reference) grade ``t`` given grade ``g``;
+  rows are the truth.
+- weighted accuracy: the originating study's name for *grade-balanced* accuracy, the mean over the
+  grades present in the truth of the share given exactly that grade. Always answering "0" scores
+  1 / (number of grades present), not the share of zeros.
+- within-one accuracy: the *plain* share of items given a grade at most one step from the truth.
+  Grade 0 dominates it, so ``balanced_within_one`` gives the grade-balanced variant (the mean over
+  present grades, as weighted accuracy); where both are shown, both are named.
+- quadratic weighted kappa: Cohen's kappa with disagreement weights ``(i - j)^2 / (K - 1)^2``.
+
+Edge cases, decided once here:
+
+- empty input: every figure is NaN (nothing was compared; 0 would read as total disagreement);
+- a grade absent from the truth does not count in a balanced mean (its recall is undefined);
+- kappa is 1.0 when no disagreement was observed, even if both raters used one grade only (the
+  formula is then 0/0, but the raters never disagreed). Where the chance disagreement is 0 with
+  some observed disagreement kappa would be NaN (undefined); with finite data that cannot happen,
+  as chance disagreement 0 means both raters used the same single grade.
+- fractional, missing or off-scale grades are refused with a ValueError, never truncated.
 """
 
 from __future__ import annotations
@@ -9,14 +32,12 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 T = TypeVar("T")
-
-Level = Literal["nominal", "ordinal", "interval"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -34,17 +55,22 @@ def _as_grades(values: ArrayLike, n_grades: int | None = None, name: str = "grad
         raise ValueError(f"{name} must be whole numbers")
     if n_grades is not None and as_int.size and (as_int.min() < 0 or as_int.max() >= n_grades):
         raise ValueError(f"{name} must lie in 0..{n_grades - 1}")
+    if as_int.size and as_int.min() < 0:
+        raise ValueError(f"{name} must not be negative")
     return as_int
 
 
 def _paired(
     truth: ArrayLike, given: ArrayLike, n_grades: int | None = None
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+    """Both grade arrays checked, and the grade count (the highest grade seen + 1 when not given)."""
     t = _as_grades(truth, n_grades, "truth")
     g = _as_grades(given, n_grades, "given")
     if t.shape != g.shape:
         raise ValueError(f"truth and given differ in length: {t.size} vs {g.size}")
-    return t, g
+    if n_grades is None:
+        n_grades = int(max(t.max(), g.max())) + 1 if t.size else 1
+    return t, g, n_grades
 
 
 def ratings_matrix(
@@ -73,10 +99,10 @@ def ratings_matrix(
 # --------------------------------------------------------------------------- two-rater statistics
 
 
-def confusion_matrix(truth: ArrayLike, given: ArrayLike, n_grades: int) -> NDArray[np.int64]:
+def confusion_matrix(truth: ArrayLike, given: ArrayLike, n_grades: int | None = None) -> NDArray[np.int64]:
     """Counts ``cm[t, g]`` of items with true grade ``t`` given grade ``g`` (rows = truth)."""
-    t, g = _paired(truth, given, n_grades)
-    cm = np.zeros((n_grades, n_grades), dtype=np.int64)
+    t, g, k = _paired(truth, given, n_grades)
+    cm = np.zeros((k, k), dtype=np.int64)
     np.add.at(cm, (t, g), 1)
     return cm
 
@@ -92,41 +118,52 @@ def row_normalise(cm: ArrayLike) -> NDArray[np.float64]:
     return np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
 
 
-def weighted_accuracy(truth: ArrayLike, given: ArrayLike, n_grades: int) -> float:
-    """Balanced accuracy: the mean per-grade recall over grades present in ``truth``.
+def accuracy_from_confusion(cm: ArrayLike, *, tolerance: int = 0, balanced: bool = True) -> float:
+    """Share of items given a grade at most ``tolerance`` steps from the truth, from a confusion matrix.
 
-    This is what the originating study calls "weighted accuracy"; it stops the large grade-0 class
-    from dominating. NaN for empty input.
+    ``cm`` holds counts or probability mass (rows = truth). ``balanced`` takes the mean of that
+    share over the grades present in the truth (rows with mass); otherwise it is pooled over all
+    items. Every accuracy in this package is this function; NaN when the matrix holds nothing.
     """
-    cm = confusion_matrix(truth, given, n_grades)
-    support = cm.sum(axis=1)
+    m = np.asarray(cm, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"a confusion matrix must be square, got shape {m.shape}")
+    k = m.shape[0]
+    near = np.abs(np.arange(k)[:, None] - np.arange(k)[None, :]) <= tolerance
+    support = m.sum(axis=1)
+    hits = (m * near).sum(axis=1)
     present = support > 0
     if not present.any():
         return float("nan")
-    return float(np.mean(np.diag(cm)[present] / support[present]))
+    if balanced:
+        return float(np.mean(hits[present] / support[present]))
+    return float(hits.sum() / support.sum())
 
 
-def within_one_accuracy(truth: ArrayLike, given: ArrayLike) -> float:
-    """Share of items whose given grade is at most one step from the truth. NaN for empty input."""
-    t, g = _paired(truth, given)
-    if t.size == 0:
-        return float("nan")
-    return float(np.mean(np.abs(t - g) <= 1))
+def weighted_accuracy(truth: ArrayLike, given: ArrayLike, n_grades: int | None = None) -> float:
+    """Grade-balanced accuracy: the mean share of exact grades over grades present in ``truth``."""
+    return accuracy_from_confusion(confusion_matrix(truth, given, n_grades))
 
 
-def quadratic_weighted_kappa(a: ArrayLike, b: ArrayLike, n_grades: int) -> float:
-    """Cohen's kappa with quadratic disagreement weights ``(i - j)^2 / (K - 1)^2``.
+def within_one_accuracy(truth: ArrayLike, given: ArrayLike, n_grades: int | None = None) -> float:
+    """Plain share of items whose given grade is at most one step from the truth."""
+    return accuracy_from_confusion(confusion_matrix(truth, given, n_grades), tolerance=1, balanced=False)
 
-    Returns 1.0 when both raters agree perfectly, even if they used a single grade (kappa is then
-    0/0 by the formula, but no disagreement was observed), and NaN for empty input.
-    """
-    x, y = _paired(a, b, n_grades)
+
+def balanced_within_one(truth: ArrayLike, given: ArrayLike, n_grades: int | None = None) -> float:
+    """Grade-balanced within-one: the mean over grades present in ``truth`` of the within-one share."""
+    return accuracy_from_confusion(confusion_matrix(truth, given, n_grades), tolerance=1)
+
+
+def quadratic_weighted_kappa(a: ArrayLike, b: ArrayLike, n_grades: int | None = None) -> float:
+    """Cohen's kappa with quadratic disagreement weights ``(i - j)^2 / (K - 1)^2`` (edge cases above)."""
+    x, y, k = _paired(a, b, n_grades)
     if x.size == 0:
         return float("nan")
-    observed = confusion_matrix(x, y, n_grades).astype(float)
+    observed = confusion_matrix(x, y, k).astype(float)
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / x.size
-    idx = np.arange(n_grades)
-    weights = (idx[:, None] - idx[None, :]) ** 2 / max(n_grades - 1, 1) ** 2
+    idx = np.arange(k)
+    weights = (idx[:, None] - idx[None, :]) ** 2 / max(k - 1, 1) ** 2
     obs_d = float((weights * observed).sum())
     exp_d = float((weights * expected).sum())
     if obs_d == 0.0:
@@ -134,6 +171,20 @@ def quadratic_weighted_kappa(a: ArrayLike, b: ArrayLike, n_grades: int) -> float
     if exp_d == 0.0:
         return float("nan")
     return 1.0 - obs_d / exp_d
+
+
+def grade_report(truth: ArrayLike, given: ArrayLike, n_grades: int) -> dict[str, Any]:
+    """Every figure above for one scale as a JSON-safe dict (the model's evaluation report)."""
+    t, g, _ = _paired(truth, given, n_grades)
+    return {
+        "n": int(t.size),
+        "accuracy": float(np.mean(t == g)) if t.size else float("nan"),
+        "weighted_accuracy": weighted_accuracy(t, g, n_grades),
+        "within_one": within_one_accuracy(t, g, n_grades),
+        "within_one_balanced": balanced_within_one(t, g, n_grades),
+        "qwk": quadratic_weighted_kappa(t, g, n_grades),
+        "confusion": confusion_matrix(t, g, n_grades).tolist(),
+    }
 
 
 def pairwise_kappa(
@@ -172,7 +223,8 @@ class ReaderAgreement:
     confusion: NDArray[np.int64]  # rows = reference grade, columns = reader's grade
     confusion_normalised: NDArray[np.float64]
     weighted_accuracy: float
-    within_one: float
+    within_one: float  # plain share
+    within_one_balanced: float
 
 
 def reader_vs_consensus(
@@ -202,14 +254,14 @@ def reader_vs_consensus(
     out: dict[Hashable, ReaderAgreement] = {}
     for name, row in zip(names, m):
         keep = ~np.isnan(row) & ~np.isnan(ref)
-        t, g = ref[keep], row[keep]
-        cm = confusion_matrix(t, g, n_grades)
+        cm = confusion_matrix(ref[keep], row[keep], n_grades)
         out[name] = ReaderAgreement(
             n_units=int(keep.sum()),
             confusion=cm,
             confusion_normalised=row_normalise(cm),
-            weighted_accuracy=weighted_accuracy(t, g, n_grades),
-            within_one=within_one_accuracy(t, g),
+            weighted_accuracy=accuracy_from_confusion(cm),
+            within_one=accuracy_from_confusion(cm, tolerance=1, balanced=False),
+            within_one_balanced=accuracy_from_confusion(cm, tolerance=1),
         )
     return out
 
@@ -233,132 +285,3 @@ def by_group(
         mask = g == name
         out[name] = fn(*(a[..., mask] for a in arrays), **kwargs)
     return out
-
-
-# --------------------------------------------------------------------------- Krippendorff's alpha
-
-
-def krippendorff_alpha(ratings: ArrayLike, level: Level = "ordinal") -> float:
-    """Krippendorff's alpha for a ``readers x units`` array with NaN for missing values.
-
-    Follows Krippendorff (2011), "Computing Krippendorff's alpha-reliability": units with fewer
-    than two values are unpairable and dropped; values are compared through the coincidence
-    matrix. The ordinal metric uses the marginal frequencies of the values that occur, so it
-    depends on rank and on how often each grade is used, not on the grade numbers themselves.
-    Returns NaN when fewer than two pairable values exist or all values are identical (expected
-    disagreement zero: alpha is 0/0, undefined).
-    """
-    m = np.asarray(ratings, dtype=float)
-    if m.ndim != 2:
-        raise ValueError("ratings must be a readers x units array")
-    if level not in ("nominal", "ordinal", "interval"):
-        raise ValueError(f"level must be nominal, ordinal or interval, got {level!r}")
-    per_unit = (~np.isnan(m)).sum(axis=0)
-    m = m[:, per_unit >= 2]
-    if m.size == 0:
-        return float("nan")
-    values = np.unique(m[~np.isnan(m)])
-    # counts[u, c]: how many readers gave value c in unit u
-    counts = np.stack([(m == v).sum(axis=0) for v in values], axis=1).astype(float)
-    pairable = counts.sum(axis=1)
-    # Coincidence matrix: every ordered pair of values within a unit, weighted 1/(m_u - 1).
-    w = 1.0 / (pairable - 1.0)
-    coincidence = (counts * w[:, None]).T @ counts - np.diag((counts * w[:, None]).sum(axis=0))
-    n_c = coincidence.sum(axis=1)
-    n = n_c.sum()
-    delta2 = _metric(values, n_c, level)
-    observed = float((coincidence * delta2).sum())
-    expected = float((np.outer(n_c, n_c) * delta2).sum())
-    if expected == 0.0:
-        return float("nan")
-    return 1.0 - (n - 1.0) * observed / expected
-
-
-def _metric(values: NDArray[np.float64], n_c: NDArray[np.float64], level: Level) -> NDArray[np.float64]:
-    """Squared difference function delta^2(c, k) between the occurring values."""
-    if level == "nominal":
-        return 1.0 - np.eye(values.size)
-    if level == "interval":
-        return (values[:, None] - values[None, :]) ** 2
-    # ordinal: (sum of n_g for g from c to k, minus half of n_c and n_k)^2
-    cum = np.concatenate([[0.0], np.cumsum(n_c)])
-    i = np.arange(values.size)
-    lo, hi = np.minimum.outer(i, i), np.maximum.outer(i, i)
-    between = cum[hi + 1] - cum[lo]
-    return (between - (n_c[:, None] + n_c[None, :]) / 2.0) ** 2
-
-
-# --------------------------------------------------------------------------- ICC(2,1)
-
-
-@dataclass(frozen=True)
-class ICCResult:
-    """Two-way random, absolute agreement, single-rater ICC with its interval and SEM/SDC."""
-
-    icc: float
-    ci_low: float
-    ci_high: float
-    sem: float  # standard error of measurement, in grade units
-    sdc: float  # smallest detectable change between two measurements, in grade units
-    sd_pooled: float
-    n_subjects: int
-    n_raters: int
-    ms_subjects: float
-    ms_raters: float
-    ms_error: float
-
-
-def icc_2_1(scores: ArrayLike, confidence: float = 0.95) -> ICCResult:
-    """Shrout & Fleiss ICC(2,1) (McGraw & Wong ICC(A,1)) for a complete ``subjects x raters`` array.
-
-    The confidence interval is McGraw & Wong's (1996) F-based interval with Satterthwaite degrees
-    of freedom. SEM = SD_pooled * sqrt(1 - ICC) with SD_pooled the sample standard deviation
-    (ddof=1) of all subjects x raters scores together, i.e. the spread a single reading has across
-    patients and readers, which is the spread ICC(2,1) is a share of. SDC = 1.96 * sqrt(2) * SEM.
-    Missing scores are refused: ICC on a two-way layout needs every rater on every subject.
-    """
-    from scipy.stats import f as f_dist  # scipy comes with crowd-kit (via scikit-learn)
-
-    x = np.asarray(scores, dtype=float)
-    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
-        raise ValueError("scores must be subjects x raters with at least 2 of each")
-    if np.isnan(x).any():
-        raise ValueError("scores must be complete (no NaN) for ICC(2,1)")
-    n, k = x.shape
-    grand = x.mean()
-    ss_rows = k * float(((x.mean(axis=1) - grand) ** 2).sum())
-    ss_cols = n * float(((x.mean(axis=0) - grand) ** 2).sum())
-    ss_total = float(((x - grand) ** 2).sum())
-    ss_err = ss_total - ss_rows - ss_cols
-    msr = ss_rows / (n - 1)
-    msc = ss_cols / (k - 1)
-    mse = ss_err / ((n - 1) * (k - 1))
-
-    denom = msr + (k - 1) * mse + k * (msc - mse) / n
-    icc = (msr - mse) / denom if denom != 0 else float("nan")
-
-    # McGraw & Wong (1996), case 2A: interval for ICC(A,1).
-    alpha = 1.0 - confidence
-    a = k * icc / (n * (1.0 - icc))
-    b = 1.0 + k * icc * (n - 1) / (n * (1.0 - icc))
-    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
-    f_low = f_dist.ppf(1.0 - alpha / 2.0, n - 1, v)
-    f_high = f_dist.ppf(1.0 - alpha / 2.0, v, n - 1)
-    ci_low = n * (msr - f_low * mse) / (f_low * (k * msc + (k * n - k - n) * mse) + n * msr)
-    ci_high = n * (f_high * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_high * msr)
-
-    sd_pooled = float(x.std(ddof=1))
-    sem = sd_pooled * float(np.sqrt(max(1.0 - icc, 0.0)))
-    return ICCResult(
-        icc=float(icc),
-        ci_low=float(ci_low),
-        ci_high=float(ci_high),
-        sem=sem,
-        sdc=1.96 * float(np.sqrt(2.0)) * sem,
-        sd_pooled=sd_pooled,
-        n_subjects=n,
-        n_raters=k,
-        ms_subjects=msr,
-        ms_raters=msc,
-        ms_error=mse,
-    )
