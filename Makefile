@@ -27,6 +27,7 @@ demo: install
 	$(BIN)/python manage.py serve_demo --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 clean:
