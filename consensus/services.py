@@ -40,6 +40,7 @@ from scoring import readers as simulator
 
 from .aggregation import AGGREGATORS, AggregationResult, aggregate
 from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings, ReaderEstimate
+from .signals import consensus_run_stored
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ def consensus_compute(
     compare_with: Sequence[str] = COMPARED_AGGREGATORS,
     compare_max_labels: int | None = COMPARISON_MAX_LABELS,
     timings: dict[str, float] | None = None,
+    announce: bool = True,
 ) -> ConsensusRun:
     """Fuse the project's submitted grades of one dimension and store the run with its labels.
 
@@ -259,6 +261,9 @@ def consensus_compute(
     `compare_max_labels` grades (None: never skipped): crowd-kit's aggregators take tens of
     seconds on a million grades, longer than the consensus itself. `timings`, when given, is
     filled with the seconds spent reading rows, fitting, comparing and storing.
+
+    A stored run is announced (`consensus.signals.consensus_run_stored`) once it commits, unless
+    `announce` is False because the caller announces several runs together.
     """
     if aggregator not in AGGREGATORS:
         raise ConsensusError(f"unknown aggregator {aggregator!r}; choose one of {', '.join(AGGREGATORS)}")
@@ -290,6 +295,8 @@ def consensus_compute(
         skipped = None if compare else f"{n_labels} grades, above the comparison limit of {compare_max_labels}"
         run = _run_store(base=base, fitted=fitted, duration_s=time.perf_counter() - started, comparison_skipped=skipped)
         clock.lap("store")
+        if announce:
+            consensus_runs_announce(runs=[run])
         return run
     except Exception as error:  # noqa: BLE001 - every failure becomes a visible failed run
         logger.exception("consensus of %s %s failed", project, dimension)
@@ -298,6 +305,15 @@ def consensus_compute(
             error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=5)}",
             duration_s=time.perf_counter() - started,
         )
+
+
+def consensus_runs_announce(*, runs: Sequence[ConsensusRun]) -> None:
+    """Send `consensus_run_stored` for the successful `runs` of one project once they commit."""
+    stored = [run for run in runs if run.status == ConsensusRun.Status.OK]
+    if not stored:
+        return
+    project_id, run_ids = stored[0].project_id, [run.pk for run in stored]
+    transaction.on_commit(lambda: consensus_run_stored.send(sender=ConsensusRun, project_id=project_id, run_ids=run_ids))
 
 
 def _next_version(*, project: Project, dimension: str) -> int:
@@ -601,10 +617,14 @@ def consensus_recompute(
     dimensions = (
         JointArea.objects.filter(scheme_id=project.scheme_id).values_list("dimension", flat=True).distinct().order_by("dimension")
     )
-    return [
-        consensus_compute(project=project, dimension=dimension, aggregator=name, trigger=trigger, requested_by=requested_by)
+    runs = [
+        consensus_compute(
+            project=project, dimension=dimension, aggregator=name, trigger=trigger, requested_by=requested_by, announce=False
+        )
         for dimension in dimensions
     ]
+    consensus_runs_announce(runs=runs)
+    return runs
 
 
 # --------------------------------------------------------------------------- adjudication

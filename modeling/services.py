@@ -474,8 +474,10 @@ def worklist_rerank(*, project: Project, strategy: str | None = None) -> Worklis
 def model_version_retrain_if_due(*, project_id: int) -> TrainingRun | None:
     """Queue an automatic version once the policy's N radiographs were fully read since the last one.
 
-    Called after every submission. Nothing happens without a policy that asks for it, or while a
-    version of the project is still training (the next check after it finishes catches up).
+    Called after every stored consensus of the project (`consensus_run_stored`), so the version
+    trains on the consensus that covers the reads that made it due. Nothing happens without a
+    policy that asks for it, or while a version of the project is still training (the next stored
+    consensus after it finishes catches up).
     """
     from .selectors import radiographs_labelled_since
 
