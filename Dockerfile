@@ -10,6 +10,7 @@ COPY annotation ./annotation
 COPY consensus ./consensus
 COPY modeling ./modeling
 COPY frontend ./frontend
+COPY scoring ./scoring
 COPY manage.py ./
 RUN pip install --no-cache-dir --index-url "$TORCH_INDEX" "$TORCH_SPEC" \
  && pip install --no-cache-dir .

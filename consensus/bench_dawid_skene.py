@@ -1,8 +1,9 @@
-"""Simulated reader studies, and a timing of the numpy Dawid-Skene EM against crowd-kit's.
+"""A timing of the numpy Dawid-Skene EM against crowd-kit's on simulated reader studies.
 
 Run ``python -m consensus.bench_dawid_skene`` (``--help`` for the sizes); the reported tables came
 from ``nice -n 5 .venv/bin/python -m consensus.bench_dawid_skene --readers 5`` and ``--readers 8``.
-The simulator is also used by the tests, so a study is fully determined by its arguments and seed.
+The studies come from `scoring.readers.label_study_simulate`, so one is fully determined by its
+arguments and seed. A benchmark only: no production module imports it.
 """
 
 from __future__ import annotations
@@ -11,86 +12,16 @@ import argparse
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from consensus.dawid_skene import DawidSkeneResult, dawid_skene
-
-# Grade frequencies of an erosion-like scale: most joints are undamaged, severe damage is rare.
-DEFAULT_PREVALENCE = (0.55, 0.2, 0.1, 0.07, 0.05, 0.03)
+from scoring.readers import DEFAULT_PREVALENCE, LabelStudy, label_study_simulate
 
 
-@dataclass
-class Study:
-    """One simulated study: flat label arrays plus the truth and the readers that produced them."""
-
-    task: NDArray[np.int64]
-    worker: NDArray[np.int64]
-    label: NDArray[np.int64]
-    truth: NDArray[np.int64]  # true grade per task
-    confusion: NDArray[np.float64]  # readers x true x given, the matrices the labels were drawn from
-
-    @property
-    def n_labels(self) -> int:
-        return int(self.task.size)
-
-
-def reader_confusions(
-    n_readers: int, n_grades: int, rng: np.random.Generator
-) -> NDArray[np.float64]:
-    """Ordinal reader profiles: mostly right, errors fall off with distance, some readers over- or under-call.
-
-    P(given l | true k) is proportional to exp(-|l - k - bias| / spread), so a miss is usually one
-    grade off, as between radiologists, and a reader with a bias of +0.4 drifts upwards.
-    """
-    spread = rng.uniform(0.35, 0.9, size=n_readers)
-    bias = rng.uniform(-0.5, 0.5, size=n_readers)
-    grades = np.arange(n_grades)
-    distance = np.abs(grades[None, None, :] - grades[None, :, None] - bias[:, None, None])
-    weights = np.exp(-distance / spread[:, None, None])
-    return weights / weights.sum(axis=2, keepdims=True)
-
-
-def simulate_study(
-    n_labels: int,
-    *,
-    n_readers: int = 5,
-    readers_per_task: int = 3,
-    n_grades: int = 6,
-    prevalence: tuple[float, ...] | None = DEFAULT_PREVALENCE,
-    seed: int = 0,
-) -> Study:
-    """About ``n_labels`` labels: each task graded by ``readers_per_task`` distinct readers.
-
-    Labels are ordered by task then reader, the order rows come out of a grades table.
-    ``prevalence=None`` draws grades uniformly.
-    """
-    rng = np.random.default_rng(seed)
-    n_tasks = max(1, n_labels // readers_per_task)
-    p = np.full(n_grades, 1.0 / n_grades) if prevalence is None else np.asarray(prevalence, float)
-    p = p / p.sum()
-    truth = rng.choice(n_grades, size=n_tasks, p=p)
-    confusion = reader_confusions(n_readers, n_grades, rng)
-    # The first readers_per_task columns of a random permutation per task: distinct readers.
-    readers = np.argsort(rng.random((n_tasks, n_readers)), axis=1)[:, :readers_per_task]
-    readers.sort(axis=1)
-    task = np.repeat(np.arange(n_tasks), readers_per_task)
-    worker = readers.ravel()
-    cdf = confusion[worker, truth[task]].cumsum(axis=1)
-    u = rng.random(task.size)[:, None]
-    label = np.minimum((u > cdf).sum(axis=1), n_grades - 1)  # min guards cdf[-1] rounding below 1
-    return Study(
-        task=task, worker=worker.astype(np.int64), label=label.astype(np.int64), truth=truth, confusion=confusion
-    )
-
-
-# --------------------------------------------------------------------------- benchmark
-
-
-def _crowdkit(study: Study, n_iter: int, tol: float) -> tuple[float, NDArray[np.float64], Any]:
+def _crowdkit(study: LabelStudy, n_iter: int, tol: float) -> tuple[float, NDArray[np.float64], Any]:
     """Seconds, posteriors on the full grid, and the fitted crowd-kit model."""
     import pandas as pd
     from crowdkit.aggregation import DawidSkene
@@ -109,7 +40,7 @@ def _crowdkit(study: Study, n_iter: int, tol: float) -> tuple[float, NDArray[np.
 
 def bench_size(n_labels: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The runs of one study size, as table rows."""
-    study = simulate_study(n_labels, n_readers=args.readers, seed=args.seed)
+    study = label_study_simulate(n_labels, n_readers=args.readers, seed=args.seed)
     K = study.confusion.shape[1]
     n_tasks = study.truth.size
 

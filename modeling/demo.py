@@ -14,7 +14,7 @@ from annotation import services as annotation_services
 from annotation.models import Assignment, Joint, JointArea, Landmark, Membership, Project
 from annotation.services import GradeInput
 from modeling.ml.phantoms import Phantom, PhantomConfig, generate_patient
-from modeling.ml.simulated_readers import make_reader_panel
+from scoring.readers import make_reader_panel
 
 DEMO_PASSWORDS = {"reader": "demo-reader", "lead": "demo-lead", "admin": "demo-admin"}
 # A few minutes of training on two CPU cores: enough for landmarks and plausible suggestions.

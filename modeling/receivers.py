@@ -12,8 +12,8 @@ logger = logging.getLogger(__name__)
 
 
 def retrain_if_due(sender, *, project_id: int, **kwargs) -> None:
-    # The submission has already committed: a failure to queue a training is logged, never turned
-    # into an error answer to the reader whose work is saved.
+    # The consensus runs have already committed: a failure to queue a training is logged, never
+    # turned into a failed recompute.
     try:
         services.model_version_retrain_if_due(project_id=project_id)
     except Exception:  # noqa: BLE001

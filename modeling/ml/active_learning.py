@@ -31,11 +31,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from scoring.readers import make_reader_panel
+
 from . import acquisition
 from .data import load_scheme, prepare_image, samples_from_phantoms, scheme_dimensions
 from .inference import HandModel, joint_crops, load_model, locate
 from .phantoms import PhantomConfig
-from .simulated_readers import make_reader_panel
 from .train import DEFAULT_SCHEMES, TrainConfig, config_from_dict, evaluate_hands, main
 
 # grades (n_readers, n_items) ints, n_grades -> posterior (n_items, n_grades), rows sum to 1.

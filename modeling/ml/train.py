@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scoring import agreement
+
 from . import metrics as M
 from .data import (
     AugmentConfig,
@@ -317,8 +319,8 @@ def evaluate(
     out["grading_val_loss"] = total / max(p, 1)
     for d in dims:
         t, q = torch.cat(truth[d]).numpy(), torch.cat(preds[d]).numpy()
-        out[f"{d}_weighted_accuracy"] = M.weighted_accuracy(t, q)
-        out[f"{d}_within_one"] = M.within_one_accuracy(t, q)
+        out[f"{d}_weighted_accuracy"] = agreement.weighted_accuracy(t, q)
+        out[f"{d}_within_one"] = agreement.within_one_accuracy(t, q)
     return out
 
 
@@ -392,7 +394,7 @@ def evaluate_hands(model: HandModel, samples: Iterable[dict], tolerance: float =
     all_true = np.zeros(len(P))
     all_pred = np.zeros(len(P))
     for d, k in dims:
-        out[d] = M.grade_report(np.array(truth[d], int), np.array(guess[d], int), k)
+        out[d] = agreement.grade_report(np.array(truth[d], int), np.array(guess[d], int), k)
         out[d]["total_mae"] = M.total_score_mae(totals_true[d], totals_pred[d])
         all_true += totals_true[d]
         all_pred += totals_pred[d]

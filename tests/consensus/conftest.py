@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from annotation import services as annotation_services
 from annotation.models import Assignment, Grade, JointArea, Membership, Radiograph
-from modeling.ml.simulated_readers import make_reader_panel
+from scoring.readers import make_reader_panel
 
 from ..conftest import make_radiograph, make_user
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from crowdkit.aggregation import DawidSkene
 
-from consensus.bench_dawid_skene import Study, simulate_study
+from scoring.readers import LabelStudy as Study, label_study_simulate as simulate_study
 from consensus.dawid_skene import EPS, dawid_skene, pick_labels
 
 FIXED = {"tol": None, "tol_posterior": None}  # run exactly max_iter iterations, as crowd-kit with tol=-inf

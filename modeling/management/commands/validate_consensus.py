@@ -1,7 +1,7 @@
 """Check the consensus against a simulated study whose true grades and reader habits are known.
 
-It lives in the modeling app because the truth and the readers come from modeling's phantom
-grade sampler and simulated readers; the consensus app never imports modeling.
+It lives in the modeling app because the truth comes from modeling's phantom grade sampler (the
+readers from `scoring.readers`); the consensus app never imports modeling.
 """
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import json
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from consensus import services, simulation
+from consensus import studies
 from modeling.ml.phantoms import sample_patient_grades
-from modeling.ml.simulated_readers import make_reader_panel
+from scoring.readers import SimulatedFilm, SimulatedStudy, make_reader_panel, study_simulate
 
 DIMENSIONS = {"erosion": 5, "jsn": 4}
 
 
-def simulated_study(*, seed: int, radiographs: int, readers: int, per_radiograph: int) -> simulation.SimulatedStudy:
+def simulated_study(*, seed: int, radiographs: int, readers: int, per_radiograph: int) -> SimulatedStudy:
     """Hands of `radiographs // 2` patients (both hands each) read by a panel of simulated readers."""
     rng = np.random.default_rng(seed)
     films = []
@@ -25,9 +25,9 @@ def simulated_study(*, seed: int, radiographs: int, readers: int, per_radiograph
         left, right = sample_patient_grades(rng)
         for laterality, grades in (("L", left), ("R", right)):
             if len(films) < radiographs:
-                films.append(simulation.SimulatedFilm(pseudonym=f"SIM-{seed}-{p:05d}", laterality=laterality, truth=grades))
+                films.append(SimulatedFilm(pseudonym=f"SIM-{seed}-{p:05d}", laterality=laterality, truth=grades))
     panel = make_reader_panel(seed, n=readers, dimensions=DIMENSIONS)
-    return simulation.study_simulate(
+    return study_simulate(
         films=films,
         readers=[reader.name for reader in panel],
         confusion={dim: np.stack([reader.confusion[dim] for reader in panel]) for dim in DIMENSIONS},
@@ -64,7 +64,7 @@ class Command(BaseCommand):
         parsed = json.loads(params) if params else None
         study = simulated_study(seed=seed, radiographs=radiographs, readers=readers, per_radiograph=per_radiograph)
         slug = validation_slug(seed)
-        figures = services.consensus_validate(study=study, slug=slug, params=parsed)
+        figures = studies.consensus_validate(study=study, slug=slug, params=parsed)
         self.stdout.write(
             f"Project {slug} (rebuilt): {radiographs} hand films, {readers} readers, {per_radiograph} per film, "
             f"{len(study.reads)} submitted readings"

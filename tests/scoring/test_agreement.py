@@ -1,16 +1,15 @@
-"""Agreement statistics against hand-computed and published values."""
+"""Two-rater agreement figures against hand-computed values: one definition for readers and the model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from consensus.agreement import (
+from scoring.agreement import (
+    balanced_within_one,
     by_group,
     confusion_matrix,
-    icc_2_1,
-    krippendorff_alpha,
-    pairwise_kappa,
+    grade_report,
     quadratic_weighted_kappa,
     ratings_matrix,
     reader_vs_consensus,
@@ -70,20 +69,6 @@ def test_quadratic_weighted_kappa_is_one_for_identical_grades() -> None:
     assert quadratic_weighted_kappa([0, 1, 4, 2], [0, 1, 4, 2], 5) == pytest.approx(1.0)
 
 
-def test_pairwise_kappa_uses_only_units_both_readers_graded() -> None:
-    ratings = np.array(
-        [
-            [0, 1, 2, 2, 4],
-            [0, 2, 2, 1, NAN],  # with reader 0 on units 0..3 -> the 7/11 case above
-            [NAN, NAN, NAN, NAN, 4],  # shares a single unit with each reader
-        ]
-    )
-    kappas = pairwise_kappa(ratings, 5, readers=["a", "b", "c"])
-    # K = 5 changes the weight scale but not the ratio: weights all divide by the same (K-1)^2
-    assert kappas[("a", "b")] == pytest.approx(7 / 11)
-    assert np.isnan(kappas[("a", "c")]) and np.isnan(kappas[("b", "c")])
-
-
 def test_ratings_matrix_pivots_long_rows_and_refuses_double_grades() -> None:
     matrix, readers, units = ratings_matrix(["u2", "u1", "u1"], ["r1", "r1", "r2"], [3, 1, 2])
     assert readers == ["r1", "r2"] and units == ["u1", "u2"]
@@ -102,6 +87,8 @@ def test_reader_vs_consensus_reports_each_reader_on_selected_units() -> None:
     assert r1.confusion_normalised[2, 2] == pytest.approx(2 / 3)
     assert r1.weighted_accuracy == pytest.approx(13 / 18)
     assert r1.within_one == pytest.approx(5 / 6)
+    # grade 0 -> 2/2, grade 1 -> 1/1, grade 2 -> 2/3 within one: both figures travel together
+    assert r1.within_one_balanced == pytest.approx((1 + 1 + 2 / 3) / 3)
     assert r2.weighted_accuracy == pytest.approx(1.0)
 
     # restricted to the first three units: r1 has (0,0) (0,1) (1,1) -> recall 1/2 and 1 -> 0.75
@@ -121,71 +108,60 @@ def test_by_group_splits_units_by_joint_group() -> None:
     assert per_group["wrist"][0].confusion[2].tolist() == [1, 0, 1]
 
 
-# Krippendorff (2011), "Computing Krippendorff's alpha-reliability", 4 observers x 12 units,
-# published values: nominal 0.743, ordinal 0.815, interval 0.849.
-KRIPPENDORFF_2011 = np.array(
-    [
-        [1, 2, 3, 3, 2, 1, 4, 1, 2, NAN, NAN, NAN],
-        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, NAN, 3],
-        [NAN, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, NAN],
-        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, NAN],
-    ]
-)
+# --------------------------------------------------------------------------- the model's figures
+# The model's evaluation uses the same functions; these cases were worked out for it.
 
 
-@pytest.mark.parametrize(("level", "expected"), [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
-def test_krippendorff_alpha_matches_published_example(level: str, expected: float) -> None:
-    assert krippendorff_alpha(KRIPPENDORFF_2011, level) == pytest.approx(expected, abs=5e-4)
+def test_weighted_accuracy_ignores_grades_absent_from_the_truth_and_infers_the_scale() -> None:
+    true = [0, 0, 0, 1, 1, 2]
+    pred = [0, 0, 1, 1, 0, 2]
+    # recalls: 2/3, 1/2, 1/1; grade 3 is absent from the truth and does not count
+    assert weighted_accuracy(true, pred, 4) == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    # always answering the majority grade scores 1 / (grades present), not the majority share
+    assert weighted_accuracy([0] * 9 + [1], [0] * 10) == pytest.approx(0.5)
 
 
-def test_krippendorff_ordinal_alpha_depends_on_rank_only() -> None:
-    # squaring 1..5 keeps the order: ordinal alpha is unchanged, interval alpha is not
-    squared = KRIPPENDORFF_2011**2
-    original = krippendorff_alpha(KRIPPENDORFF_2011, "ordinal")
-    assert krippendorff_alpha(squared, "ordinal") == pytest.approx(original)
-    assert krippendorff_alpha(squared, "interval") != pytest.approx(0.849, abs=5e-3)
+def test_within_one_is_a_plain_share_and_its_balanced_variant_weights_grades_equally() -> None:
+    assert within_one_accuracy([0, 2, 4, 5], [1, 4, 4, 3]) == 0.5
+    # nine undamaged joints read right, one grade-4 joint read as 0: the plain share hides the miss
+    truth, given = [0] * 9 + [4], [0] * 10
+    assert within_one_accuracy(truth, given) == pytest.approx(0.9)
+    assert balanced_within_one(truth, given) == pytest.approx(0.5)
+    # TRUTH/GIVEN: grade 0 -> 2/2, grade 1 -> 1/1, grade 2 -> 2/3 within one
+    assert balanced_within_one(TRUTH, GIVEN, 3) == pytest.approx((1 + 1 + 2 / 3) / 3)
 
 
-def test_krippendorff_alpha_small_hand_case() -> None:
-    # 2 readers x 3 units, nominal: unit values (0,0) (0,1) (1,1).
-    # coincidences: o00 = 2, o01 = o10 = 1, o11 = 2; n0 = n1 = 3, n = 6.
-    # alpha = 1 - (n-1) * sum(o_ck, c != k) / sum(n_c n_k, c != k) = 1 - 5 * 2 / 18 = 4/9
-    ratings = np.array([[0, 0, 1], [0, 1, 1]], dtype=float)
-    assert krippendorff_alpha(ratings, "nominal") == pytest.approx(4 / 9)
+def test_model_kappa_cases_worked_by_hand() -> None:
+    assert quadratic_weighted_kappa([0, 1, 2], [0, 1, 2]) == 1.0
+    # 2 x 2 with chance-level agreement: observed [[1,1],[1,1]] equals expected -> kappa 0
+    assert quadratic_weighted_kappa([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.0)
+    # true [0,1,2], pred [0,2,2]: observed weighted disagreement 1/4 (one cell at distance 1,
+    # weight 1/4) over 3; expected: rows 1,1,1 x cols 1,0,2 / 3
+    t, p = [0, 1, 2], [0, 2, 2]
+    w = np.array([[0, 0.25, 1], [0.25, 0, 0.25], [1, 0.25, 0]])
+    obs = np.array([[1, 0, 0], [0, 0, 1], [0, 0, 1]])
+    exp = np.outer([1, 1, 1], [1, 0, 2]) / 3
+    assert quadratic_weighted_kappa(t, p) == pytest.approx(1 - (w * obs).sum() / (w * exp).sum())
+    assert quadratic_weighted_kappa(t, p) == pytest.approx(0.8)
 
 
-def test_krippendorff_alpha_is_undefined_without_variation() -> None:
-    assert np.isnan(krippendorff_alpha(np.array([[2, 2, NAN], [2, 2, 2]]), "ordinal"))
-    assert krippendorff_alpha(np.array([[0, 3, 1], [0, 3, 1]]), "interval") == pytest.approx(1.0)
+def test_edge_cases_are_decided_once_nan_for_nothing_compared_one_for_no_disagreement() -> None:
+    for figure in (weighted_accuracy, within_one_accuracy, balanced_within_one, quadratic_weighted_kappa):
+        assert np.isnan(figure([], [], 3)), figure.__name__
+    # both raters used one grade only: kappa is 0/0 by the formula, but nobody disagreed
+    assert quadratic_weighted_kappa([2, 2, 2], [2, 2, 2], 5) == 1.0
+    # one rater constant, the other not: chance disagreement is positive, kappa is defined
+    assert quadratic_weighted_kappa([0, 0, 0, 0], [0, 1, 0, 1], 2) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="whole numbers"):
+        weighted_accuracy([0, 1.5], [0, 1], 3)
+    with pytest.raises(ValueError, match="missing"):
+        within_one_accuracy([0, NAN], [0, 1])
 
 
-# Shrout & Fleiss (1979), Table 2: 6 targets x 4 judges; ICC(2,1) = 0.29.
-SHROUT_FLEISS = np.array(
-    [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
-)
-
-
-def test_icc_2_1_matches_shrout_fleiss() -> None:
-    res = icc_2_1(SHROUT_FLEISS)
-    # their mean squares: BMS 11.24, JMS 32.49, EMS 1.02
-    assert res.ms_subjects == pytest.approx(11.24, abs=5e-3)
-    assert res.ms_raters == pytest.approx(32.49, abs=5e-3)
-    assert res.ms_error == pytest.approx(1.02, abs=5e-3)
-    # (11.24 - 1.02) / (11.24 + 3 * 1.02 + 4 * (32.49 - 1.02) / 6) = 0.290
-    assert res.icc == pytest.approx(0.2898, abs=5e-4)
-    # McGraw & Wong interval, as also printed by R psych::ICC for these data: 0.019 .. 0.76
-    assert res.ci_low == pytest.approx(0.019, abs=1e-3)
-    assert res.ci_high == pytest.approx(0.761, abs=1e-3)
-
-
-def test_icc_sem_and_sdc_use_pooled_sd_of_all_scores() -> None:
-    res = icc_2_1(SHROUT_FLEISS)
-    sd = SHROUT_FLEISS.astype(float).std(ddof=1)  # 2.7104 over the 24 scores
-    assert res.sd_pooled == pytest.approx(2.7104, abs=1e-4)
-    assert res.sem == pytest.approx(sd * np.sqrt(1 - res.icc))  # 2.284
-    assert res.sdc == pytest.approx(1.96 * np.sqrt(2) * 2.2842, abs=1e-3)  # 6.331
-
-
-def test_icc_refuses_missing_scores() -> None:
-    with pytest.raises(ValueError, match="complete"):
-        icc_2_1(np.array([[1, 2], [NAN, 3], [2, 2]]))
+def test_grade_report_shows_plain_and_balanced_within_one_side_by_side() -> None:
+    rep = grade_report([0, 1, 2], [0, 1, 1], 3)
+    assert rep["n"] == 3 and rep["accuracy"] == pytest.approx(2 / 3)
+    assert rep["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 1, 0]]
+    assert rep["weighted_accuracy"] == pytest.approx(2 / 3) and rep["within_one"] == 1.0
+    skewed = grade_report([0] * 9 + [4], [0] * 10, 5)
+    assert skewed["within_one"] == pytest.approx(0.9) and skewed["within_one_balanced"] == pytest.approx(0.5)

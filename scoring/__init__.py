@@ -1,0 +1,12 @@
+"""Shared maths of the platform: numpy and scipy only, no Django, no apps, no torch.
+
+- `scoring.agreement`: two-rater figures (confusion matrix, weighted accuracy, within-one,
+  quadratic kappa) with one definition each, used for readers and the model alike;
+- `scoring.reliability`: multi-reader reliability (Krippendorff's alpha, ICC(2,1), SEM, SDC);
+- `scoring.readers`: the one reader simulator (confusion matrices, panels, reading designs,
+  draws), used by the consensus validation and benchmark, the phantom study and the
+  active-learning simulation.
+
+Both the consensus and modeling apps (and the Django-free `modeling.ml`) import this package; it
+imports none of them, so a formula has one home whichever side needs it.
+"""
