@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "consensus",
     "modeling",
     "frontend",
+    # config is an app only for its management commands (`healthz`), which sit above every app.
+    "config",
 ]
 
 MIDDLEWARE = [
