@@ -240,7 +240,10 @@ class AssignmentSuggestionsApi(APIView):
     )
     def get(self, request: Request, assignment_id: int) -> Response:
         assignment = _assignment_or_404(request, assignment_id)
-        return Response(selectors.suggestion_set_for(assignment=assignment))
+        payload = selectors.suggestion_set_for(assignment=assignment)
+        # What the page receives is recorded, so the server can tell accepted from edited grades.
+        services.suggestions_record_served(assignment=assignment, payload=payload)
+        return Response(payload)
 
 
 class AssignmentLandmarksApi(APIView):

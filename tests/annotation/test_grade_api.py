@@ -36,10 +36,11 @@ def test_first_save_creates_version_one_and_history(world, reader_a):
 
 def test_edit_bumps_version_and_keeps_every_change(world, reader_a):
     save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 1, "version": 0}])
+    # The client's "edited" is ignored: no suggestion was served in this read, so both are manual.
     response = save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 3, "version": 1, "source": "edited"}])
     assert response.json()["grades"][0]["version"] == 2
     history = list(GradeChange.objects.filter(grade__area__code="mcp_E__3").values_list("old_value", "new_value", "version", "source"))
-    assert history == [(None, 1, 1, "manual"), (1, 3, 2, "edited")]
+    assert history == [(None, 1, 1, "manual"), (1, 3, 2, "manual")]
 
 
 def test_saving_the_same_value_again_adds_no_version(world, reader_a):
