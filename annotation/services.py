@@ -159,9 +159,9 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
     for item in items:
         grade = current.get(item.area.pk)
         source = grade_source_decide(value=item.value, served_label=served.get(item.area.pk))
-        if grade is not None and grade.value == item.value and grade.source == source:
-            saved.append(grade)  # nothing changed: no new version, no history noise
-            continue
+        # A save of the value already stored still moves the version: another save made on the
+        # same version (an older request of the same page, still on its way) must now be refused,
+        # or it would overwrite the value the reader came back to.
         old_value = grade.value if grade is not None else None
         if grade is None:
             grade = Grade.objects.create(assignment=locked, area=item.area, value=item.value, source=source)
