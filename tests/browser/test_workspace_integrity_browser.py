@@ -359,3 +359,28 @@ def test_suggestions_appear_once_a_model_starts_serving_without_a_reload(new_pag
     Radiograph.objects.filter(pk=right.pk).update(metadata={"phantom_truth": truth})
     page.evaluate("window.dispatchEvent(new Event('focus'))")
     expect(page.locator("td.suggested")).to_have_count(31)
+
+
+def test_joint_by_joint_order_takes_erosion_then_jsn_of_each_joint_by_keyboard(new_page, live_server, plain_project):
+    project, right = plain_project
+    reader = reader_in(project, "order_reader")
+    (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
+    page = new_page()
+    log_in(page, live_server, "order_reader", "pw-order_reader")
+    page.goto(url(live_server, "workspace", assignment.pk))
+    wait_until_ready(page)
+    page.keyboard.press("o")
+    expect(page.get_by_role("button", name="Order: joints")).to_have_attribute("aria-pressed", "true")
+    # Row by row: PIP 2 erosion, PIP 2 JSN, PIP 3 erosion, ... one digit each, nothing else.
+    codes = page.locator("td[data-code]").evaluate_all("(cells) => cells.map((td) => td.dataset.code)")
+    keys = [str(index % 4) for index in range(len(codes))]
+    for key in keys:
+        page.keyboard.press(key)
+    expect(page.get_by_role("status", name="Save state")).to_have_text("Saved")
+    assert _database(assignment) == {code: int(key) for code, key in zip(codes, keys)}
+    assert codes[:4] == ["pip_E__2", "pip_J__2", "pip_E__3", "pip_J__3"]
+    # The preference stays for the next page.
+    page.reload()
+    wait_until_ready(page)
+    expect(page.get_by_role("button", name="Order: joints")).to_be_visible()
+    screenshot(page, "workspace-joint-order")

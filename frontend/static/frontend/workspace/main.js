@@ -167,8 +167,48 @@ function move(delta) {
   return true;
 }
 
+// Entry order, a reader's preference kept in this browser: "column" runs down the erosion column,
+// then the JSN column, as on the paper form; "joint" takes erosion then JSN of the same joint.
+const orderKey = `ra-workspace-order:${config.user}`;
+let entryOrder = (() => {
+  try {
+    return localStorage.getItem(orderKey) === "joint" ? "joint" : "column";
+  } catch {
+    return "column";
+  }
+})();
+
+// The scored cells in joint-by-joint order: [joint, dimension] pairs, row by row.
+function jointOrderCells() {
+  return jointRows.flatMap((row) => DIMENSIONS.filter((dimension) => row[dimension]).map((dimension) => [row.joint, dimension]));
+}
+
+function stepJointOrder(delta) {
+  const cells = jointOrderCells();
+  const index = cells.findIndex(([joint, dimension]) => joint === active.joint && dimension === active.dimension);
+  const next = cells[index + delta];
+  if (!next) return false;
+  activate(next[0], next[1]);
+  return true;
+}
+
+function setEntryOrder(order) {
+  entryOrder = order === "joint" ? "joint" : "column";
+  try {
+    localStorage.setItem(orderKey, entryOrder);
+  } catch {
+    // Not kept across pages; still used on this one.
+  }
+  const button = root.querySelector('[data-action="entry-order"]');
+  if (button) {
+    button.setAttribute("aria-pressed", String(entryOrder === "joint"));
+    button.textContent = entryOrder === "joint" ? gettext("Order: joints") : gettext("Order: columns");
+  }
+}
+
 // After the last erosion cell the reader goes on with JSN from the top, as on the paper form.
 function advance() {
+  if (entryOrder === "joint") return stepJointOrder(1);
   if (move(1)) return true;
   if (active.dimension === "erosion" && jointsWith("jsn").length) {
     activate(jointsWith("jsn")[0], "jsn");
@@ -178,6 +218,7 @@ function advance() {
 }
 
 function retreat() {
+  if (entryOrder === "joint") return stepJointOrder(-1);
   if (move(-1)) return true;
   if (active.dimension === "jsn" && jointsWith("erosion").length) {
     const joints = jointsWith("erosion");
@@ -630,6 +671,7 @@ const actions = {
     if (!sheet.hasSuggestions()) notify(gettext("No suggestions for this radiograph."));
     else sheet.resetAll({ only: needLook ? visited : null });
   },
+  "entry-order": () => setEntryOrder(entryOrder === "joint" ? "column" : "joint"),
   undo: () => sheet.undo(),
   redo: () => sheet.redo(),
   shortcuts: showShortcuts,
@@ -667,6 +709,7 @@ const letterKeys = {
   a: actions["accept-all"],
   r: actions["reset-cell"],
   R: actions["reset-all"],
+  o: actions["entry-order"],
   f: actions.fit,
   n: actions["actual-size"],
   i: actions.invert,
@@ -760,6 +803,7 @@ sheet.addEventListener("change", (event) => {
 sheet.addEventListener("sent", saveDraft);
 
 buildTable();
+setEntryOrder(entryOrder);
 sheet.restoreDraft(storedDraft);
 renderAllCells();
 renderTotals();
