@@ -384,3 +384,34 @@ def test_joint_by_joint_order_takes_erosion_then_jsn_of_each_joint_by_keyboard(n
     wait_until_ready(page)
     expect(page.get_by_role("button", name="Order: joints")).to_be_visible()
     screenshot(page, "workspace-joint-order")
+
+
+def test_the_heatmap_says_it_is_loading_until_the_map_arrives(new_page, live_server, assisted_project, settings):
+    import io
+
+    from PIL import Image
+
+    settings.SUGGESTION_PROVIDER = "tests.browser.phantom_suggestions.from_phantom_truth_with_heatmaps"
+    project, right, _ = assisted_project
+    reader = reader_in(project, "heatmap_reader")
+    (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
+    held = []
+    page = new_page()
+    # The map is computed on request (seconds on a CPU): held back here until the test lets it go.
+    page.route("**/test-heatmaps/**", lambda route: held.append(route))
+    log_in(page, live_server, "heatmap_reader", "pw-heatmap_reader")
+    page.goto(url(live_server, "workspace", assignment.pk))
+    wait_until_ready(page)
+    notice = page.get_by_role("status", name="Viewer notice")
+    page.keyboard.press("h")
+    expect(notice).to_have_text("Loading heatmap…")
+    expect(page.locator("[data-stage]")).to_have_attribute("data-heatmap", "loading")
+    screenshot(page, "workspace-heatmap-loading")
+    assert held, "the heatmap was not requested"
+    buffer = io.BytesIO()
+    Image.new("RGBA", (16, 20), (255, 0, 0, 128)).save(buffer, format="PNG")
+    held[-1].fulfill(status=200, content_type="image/png", body=buffer.getvalue())
+    expect(notice).to_be_hidden()
+    expect(page.locator("[data-stage]")).to_have_attribute("data-heatmap", "shown")
+    # The keyboard is still on the table after the toggle.
+    assert page.evaluate("document.activeElement.tagName") == "TD"
