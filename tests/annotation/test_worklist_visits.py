@@ -37,3 +37,12 @@ def test_after_submitting_one_hand_the_next_read_is_the_other_hand_of_that_visit
     project, reader, reads = reader_with_split_visit
     services.assignment_submit(assignment=reads["016R"])
     assert selectors.assignment_next(user=reader, project=project) == reads["016L"]
+
+
+@pytest.mark.django_db
+def test_progress_counts_every_read_whatever_the_visit_order(reader_with_split_visit):
+    project, reader, reads = reader_with_split_visit
+    services.assignment_submit(assignment=reads["016R"])
+    services.assignment_submit(assignment=reads["029L"])
+    progress = selectors.assignment_progress(user=reader, project=project)
+    assert (progress["submitted"], progress["pending"], progress["total"]) == (2, 2, 4)
