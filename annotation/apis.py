@@ -225,7 +225,10 @@ class AssignmentSuggestionsApi(APIView):
     )
     def get(self, request: Request, assignment_id: int) -> Response:
         assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
-        return Response(selectors.suggestion_set_for(assignment=assignment))
+        payload = selectors.suggestion_set_for(assignment=assignment)
+        # What the page receives is recorded, so the server can tell accepted from edited grades.
+        services.suggestions_record_served(assignment=assignment, payload=payload)
+        return Response(payload)
 
 
 class AssignmentLandmarksApi(APIView):

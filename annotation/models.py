@@ -89,6 +89,10 @@ class Project(models.Model):
         default=True, help_text="Readers never see another reader's grades, the consensus or agreement figures."
     )
     suggestions = models.CharField(max_length=8, choices=Suggestions.choices, default=Suggestions.OFF)
+    # Accept-all confirms only the cells the reader has looked at, so a read cannot be waved through.
+    suggestions_need_look = models.BooleanField(
+        default=True, help_text="In assisted reading, 'accept all' confirms only suggestions of cells the reader has visited."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -265,3 +269,24 @@ class GradeChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grade_id}: {self.old_value} -> {self.new_value} (v{self.version})"
+
+
+class ServedSuggestion(models.Model):
+    """The model's suggestion as the reader's page received it for one area of one reading.
+
+    The server decides a grade's source (accepted, edited, manual) from this row, never from the
+    client's word, and the suggestion figures count a suggestion as seen only where one exists.
+    The newest suggestion served replaces an older one for the same area.
+    """
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="served_suggestions")
+    area = models.ForeignKey(JointArea, on_delete=models.CASCADE, related_name="+")
+    label = models.PositiveSmallIntegerField()
+    model_version = models.CharField(max_length=64)
+    served_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["assignment", "area"], name="one_served_suggestion_per_area")]
+
+    def __str__(self) -> str:
+        return f"{self.area.code}={self.label} served to {self.assignment_id} ({self.model_version})"

@@ -82,7 +82,14 @@ def radiograph_list_visible(*, user: User) -> QuerySet[Radiograph]:
 
 
 def assignment_list_for_reader(*, user: User, project: Project | None = None) -> QuerySet[Assignment]:
-    """The reader's own assignments, in worklist order (priority, then age)."""
+    """The reader's own assignments, in worklist order.
+
+    A visit's radiographs stay together: each visit takes the place of its reader's most urgent
+    radiograph (lowest priority) and its radiographs follow one another in their own order, so a
+    re-ranking can never leave one hand of a visit far behind the other and its total unfinished.
+    """
+    from django.db.models import Min, OuterRef, Subquery
+
     if not user.is_authenticated:
         return Assignment.objects.none()
     queryset = Assignment.objects.filter(
@@ -90,7 +97,16 @@ def assignment_list_for_reader(*, user: User, project: Project | None = None) ->
     ).select_related("radiograph__visit__patient", "radiograph__project")
     if project is not None:
         queryset = queryset.filter(radiograph__project=project)
-    return queryset.order_by("priority", "id")
+    visit_first = (
+        Assignment.objects.filter(reader=OuterRef("reader"), radiograph__visit=OuterRef("radiograph__visit"))
+        .order_by()
+        .values("radiograph__visit")
+        .annotate(first=Min("priority"))
+        .values("first")
+    )
+    return queryset.annotate(visit_priority=Subquery(visit_first)).order_by(
+        "visit_priority", "radiograph__visit_id", "priority", "id"
+    )
 
 
 def assignment_get_for_reader(*, user: User, assignment_id: int) -> Assignment | None:

@@ -9,7 +9,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .models import Assignment, Grade, GradeChange, JointArea, Membership, Project, Radiograph, Scheme
+from .models import (
+    Assignment,
+    Grade,
+    GradeChange,
+    JointArea,
+    Membership,
+    Project,
+    Radiograph,
+    Scheme,
+    ServedSuggestion,
+)
 from .signals import assignment_submitted
 
 
@@ -30,6 +40,7 @@ class GradeInput:
     area: JointArea
     value: int
     version: int  # the version the client edits; 0 for a cell never saved
+    # What the client believes; the server decides the stored source (see `grade_source_decide`).
     source: str = Grade.Source.MANUAL
 
 
@@ -141,17 +152,21 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
     if conflicts:
         raise GradeConflict(conflicts)
 
+    served = dict(
+        ServedSuggestion.objects.filter(assignment=locked, area__in=[item.area for item in items]).values_list("area_id", "label")
+    )
     saved = []
     for item in items:
         grade = current.get(item.area.pk)
-        if grade is not None and grade.value == item.value and grade.source == item.source:
-            saved.append(grade)  # nothing changed: no new version, no history noise
-            continue
+        source = grade_source_decide(value=item.value, served_label=served.get(item.area.pk))
+        # A save of the value already stored still moves the version: another save made on the
+        # same version (an older request of the same page, still on its way) must now be refused,
+        # or it would overwrite the value the reader came back to.
         old_value = grade.value if grade is not None else None
         if grade is None:
-            grade = Grade.objects.create(assignment=locked, area=item.area, value=item.value, source=item.source)
+            grade = Grade.objects.create(assignment=locked, area=item.area, value=item.value, source=source)
         else:
-            grade.value, grade.source, grade.version = item.value, item.source, grade.version + 1
+            grade.value, grade.source, grade.version = item.value, source, grade.version + 1
             grade.save(update_fields=["value", "source", "version", "updated_at"])
         GradeChange.objects.create(
             grade=grade,
@@ -168,6 +183,51 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
         locked.started_at = timezone.now()
         locked.save(update_fields=["status", "started_at"])
     return saved
+
+
+def grade_source_decide(*, value: int, served_label: int | None) -> str:
+    """A grade's source from the suggestion served for this reading: the client's claim is ignored.
+
+    No suggestion served (suggestions off, no model yet, or typed before it arrived): manual. The
+    served label kept: accepted. Anything else: edited.
+    """
+    if served_label is None:
+        return Grade.Source.MANUAL
+    return Grade.Source.ACCEPTED if value == served_label else Grade.Source.EDITED
+
+
+@transaction.atomic
+def suggestions_record_served(*, assignment: Assignment, payload: dict) -> int:
+    """Remember the suggestions the reader's page is about to receive for this reading.
+
+    `payload` is `annotation.selectors.suggestion_set_for`'s answer. A submitted reading records
+    nothing: its page is read-only, so nothing served now can have informed it. Returns the rows
+    written.
+    """
+    if not payload.get("model_version") or not payload.get("suggestions"):
+        return 0
+    locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if locked.status == Assignment.Status.SUBMITTED:
+        return 0
+    areas = {
+        area.code: area
+        for area in JointArea.objects.filter(
+            scheme_id=locked.radiograph.project.scheme_id, body_part=locked.radiograph.body_part, code__in=list(payload["suggestions"])
+        )
+    }
+    now = timezone.now()
+    written = 0
+    for code, entry in payload["suggestions"].items():
+        area = areas.get(code)
+        if area is None:
+            continue
+        ServedSuggestion.objects.update_or_create(
+            assignment=locked,
+            area=area,
+            defaults={"label": entry["label"], "model_version": str(payload["model_version"])[:64], "served_at": now},
+        )
+        written += 1
+    return written
 
 
 @transaction.atomic

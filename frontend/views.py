@@ -84,7 +84,10 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
     config = {
         "user": request.user.pk,
         "assignment": AssignmentSummarySerializer(assignment).data,
-        "project": {"id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions},
+        "project": {
+            "id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions,
+            "suggestions_need_look": project.suggestions_need_look,
+        },
         "rows": score_rows(areas),
         "short_labels": {area.joint.name: short_label(area.joint.name) for area in areas},
         "landmarks": LandmarkSerializer(landmarks, many=True).data,

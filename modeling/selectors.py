@@ -1,14 +1,14 @@
 """Reads of the modeling app: the serving version and its suggestions."""
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from django.http import Http404
 
-from annotation.models import Assignment, Dimension, Grade, Project, Radiograph
+from annotation.models import Assignment, Grade, Project, Radiograph
 from annotation.selectors import User, project_get_led
 
 from .models import LearningPolicy, ModelVersion, Suggestion, TrainingRun
@@ -159,6 +159,29 @@ class SecondsSummary:
 
 
 @dataclass(frozen=True)
+class KeptFigures:
+    """Automation bias against one reference: how often readers kept a suggestion it calls wrong.
+
+    Every share comes with the counts behind it: `wrong_kept` of `wrong`, `right_kept` of `right`.
+    """
+
+    reference: str
+    compared: int
+    wrong: int
+    wrong_kept: int
+    right: int
+    right_kept: int
+
+    @property
+    def wrong_kept_rate(self) -> float | None:
+        return _rate(self.wrong_kept, self.wrong)
+
+    @property
+    def right_kept_rate(self) -> float | None:
+        return _rate(self.right_kept, self.right)
+
+
+@dataclass(frozen=True)
 class SuggestionAnalytics:
     """How readers use the model's suggestions (definitions in `suggestion_analytics`)."""
 
@@ -173,10 +196,10 @@ class SuggestionAnalytics:
     edit_distances: dict[int, int]
     seconds_with_suggestions: SecondsSummary
     seconds_without_suggestions: SecondsSummary
-    compared_with_consensus: int
-    wrong_suggestions: int
-    wrong_suggestion_kept_rate: float | None
-    right_suggestion_kept_rate: float | None
+    against_other_readers: KeptFigures
+    against_gold: KeptFigures
+    single_reader_areas: int
+    tied_other_readers: int
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -189,75 +212,98 @@ def _seconds(values: list[int]) -> SecondsSummary:
     return SecondsSummary(reads=len(values), mean=float(np.mean(values)), median=float(np.median(values)))
 
 
+def _majority(values: list[int]) -> int | None:
+    """The most frequent grade, or None when two grades tie for it."""
+    counts = Counter(values).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        return None
+    return counts[0][0]
+
+
 def suggestion_analytics(*, project: Project, model_version: ModelVersion | None = None) -> SuggestionAnalytics:
     """Acceptance, edit distance, reading time and automation bias of the project's suggestions.
 
-    - The suggestion a reader saw for an area is the newest one created before their read was
-      submitted; a graded area "had a suggestion" when there is one. With `model_version`, only
-      areas whose seen suggestion came from that version count.
-    - Acceptance: shares of those grades saved as accepted, edited, or typed in manually
-      (`Grade.source`).
-    - Edit distance: mean |grade - suggested label| over edited grades, and how many moved by 1, 2...
-    - Seconds: `Assignment.seconds_spent` of submitted reads, split by whether any suggestion of
-      the radiograph existed at submission; reads without a recorded time (0) are left out.
-    - Automation bias: among areas where the suggestion differs from the latest consensus label, the
-      share of reader grades equal to the suggestion (`wrong_suggestion_kept_rate`), beside the same
-      share where the suggestion matches the consensus. The consensus is fused from these very
-      readers, so a high kept rate on wrong suggestions understates the bias if anything.
+    - Seen: a suggestion counts only where the server served it to that reader in that read
+      (`annotation.ServedSuggestion`, written when the reader's page fetched it). A suggestion made
+      after the read, or for a radiograph read before any model existed, was never seen. With
+      `model_version`, only suggestions served from that version count.
+    - Acceptance: shares of those grades stored as accepted, edited or manual; the server decides
+      the source from the served suggestion, whatever the page claimed.
+    - Edit distance: mean |grade - served label| over edited grades, and how many moved by 1, 2...
+    - Seconds: `Assignment.seconds_spent` of submitted reads, split by whether any suggestion was
+      served in that read; reads without a recorded time (0) are left out.
+    - Automation bias, leave-one-out: each grade is compared with the majority grade of the *other*
+      readers of the same area (a reader's own grade never decides whether their suggestion was
+      wrong); areas read by one reader only, or where the others tie, are left out and counted.
+    - Automation bias against gold: the newest adjudicated grade of the area, where one exists.
     """
-    from consensus.selectors import consensus_labels_for_training, consensus_run_latest
+    from annotation.models import ServedSuggestion
+    from consensus.models import AdjudicatedLabel
 
-    shown: dict[tuple[int, int], list[tuple[datetime, int, int]]] = defaultdict(list)
-    read = Assignment.objects.filter(radiograph__project=project, status=Assignment.Status.SUBMITTED).values("radiograph_id")
-    for radiograph_id, area_id, created_at, label, version_id in Suggestion.objects.filter(
-        radiograph_id__in=read
-    ).values_list("radiograph_id", "area_id", "created_at", "label", "model_version_id"):
-        shown[(radiograph_id, area_id)].append((created_at, label, version_id))
-    first_suggestion: dict[int, datetime] = {}
-    for (radiograph_id, _), rows in shown.items():
-        rows.sort()
-        first_suggestion[radiograph_id] = min(first_suggestion.get(radiograph_id, rows[0][0]), rows[0][0])
+    served = ServedSuggestion.objects.filter(
+        assignment__radiograph__project=project, assignment__status=Assignment.Status.SUBMITTED
+    )
+    if model_version is not None:
+        served = served.filter(model_version=f"v{model_version.number}")
+    seen: dict[tuple[int, int], int] = {
+        (assignment_id, area_id): label for assignment_id, area_id, label in served.values_list("assignment_id", "area_id", "label")
+    }
+    reads_with_suggestions = {assignment_id for assignment_id, _ in seen}
 
-    consensus: dict[tuple[int, int], int] = {}
-    for dimension in Dimension.values:
-        run = consensus_run_latest(project=project, dimension=dimension)
-        if run is not None:
-            consensus.update({key: label for key, (label, _) in consensus_labels_for_training(run=run).items()})
+    # Every submitted grade, by area, for the leave-one-out reference.
+    by_area: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    grades = list(
+        Grade.objects.filter(assignment__radiograph__project=project, assignment__status=Assignment.Status.SUBMITTED).values_list(
+            "assignment_id", "assignment__radiograph_id", "area_id", "value", "source"
+        )
+    )
+    for assignment_id, radiograph_id, area_id, value, _ in grades:
+        by_area[(radiograph_id, area_id)].append((assignment_id, value))
+    gold: dict[tuple[int, int], int] = {}
+    for radiograph_id, area_id, grade in (
+        AdjudicatedLabel.objects.filter(radiograph__project=project).order_by("created_at", "id").values_list("radiograph_id", "area_id", "grade")
+    ):
+        gold[(radiograph_id, area_id)] = grade  # the newest decision wins
 
     counts = {Grade.Source.ACCEPTED: 0, Grade.Source.EDITED: 0, Grade.Source.MANUAL: 0}
     distances: list[int] = []
-    wrong = wrong_kept = right = right_kept = 0
-    grades = Grade.objects.filter(
-        assignment__radiograph__project=project, assignment__status=Assignment.Status.SUBMITTED
-    ).values_list("assignment__radiograph_id", "area_id", "value", "source", "assignment__submitted_at")
-    for radiograph_id, area_id, value, source, submitted_at in grades:
-        seen = [row for row in shown.get((radiograph_id, area_id), ()) if submitted_at is None or row[0] <= submitted_at]
-        if not seen:
-            continue
-        _, suggested, version_id = seen[-1]
-        if model_version is not None and version_id != model_version.pk:
+    others_tally = {"wrong": 0, "wrong_kept": 0, "right": 0, "right_kept": 0}
+    gold_tally = {"wrong": 0, "wrong_kept": 0, "right": 0, "right_kept": 0}
+    single = tied = 0
+
+    def tally(into: dict[str, int], suggested: int, reference: int, value: int) -> None:
+        key = "right" if suggested == reference else "wrong"
+        into[key] += 1
+        into[f"{key}_kept"] += value == suggested
+
+    for assignment_id, radiograph_id, area_id, value, source in grades:
+        suggested = seen.get((assignment_id, area_id))
+        if suggested is None:
             continue
         counts[source] = counts.get(source, 0) + 1
         if source == Grade.Source.EDITED:
             distances.append(abs(value - suggested))
-        truth = consensus.get((radiograph_id, area_id))
-        if truth is None:
-            continue
-        if suggested != truth:
-            wrong += 1
-            wrong_kept += value == suggested
+        others = [other for reader_read, other in by_area[(radiograph_id, area_id)] if reader_read != assignment_id]
+        if not others:
+            single += 1
         else:
-            right += 1
-            right_kept += value == suggested
+            reference = _majority(others)
+            if reference is None:
+                tied += 1
+            else:
+                tally(others_tally, suggested, reference, value)
+        if (radiograph_id, area_id) in gold:
+            tally(gold_tally, suggested, gold[(radiograph_id, area_id)], value)
 
     with_suggestions: list[int] = []
     without_suggestions: list[int] = []
-    for radiograph_id, seconds, submitted_at in Assignment.objects.filter(
+    for assignment_id, seconds in Assignment.objects.filter(
         radiograph__project=project, status=Assignment.Status.SUBMITTED, seconds_spent__gt=0
-    ).values_list("radiograph_id", "seconds_spent", "submitted_at"):
-        first = first_suggestion.get(radiograph_id)
-        had = first is not None and (submitted_at is None or first <= submitted_at)
-        (with_suggestions if had else without_suggestions).append(seconds)
+    ).values_list("pk", "seconds_spent"):
+        (with_suggestions if assignment_id in reads_with_suggestions else without_suggestions).append(seconds)
+
+    def figures(reference: str, tally_: dict[str, int]) -> KeptFigures:
+        return KeptFigures(reference=reference, compared=tally_["wrong"] + tally_["right"], **tally_)
 
     total = sum(counts.values())
     return SuggestionAnalytics(
@@ -272,10 +318,10 @@ def suggestion_analytics(*, project: Project, model_version: ModelVersion | None
         edit_distances={int(d): distances.count(d) for d in sorted(set(distances))},
         seconds_with_suggestions=_seconds(with_suggestions),
         seconds_without_suggestions=_seconds(without_suggestions),
-        compared_with_consensus=wrong + right,
-        wrong_suggestions=wrong,
-        wrong_suggestion_kept_rate=_rate(wrong_kept, wrong),
-        right_suggestion_kept_rate=_rate(right_kept, right),
+        against_other_readers=figures("other readers (leave-one-out majority)", others_tally),
+        against_gold=figures("gold (adjudicated grades)", gold_tally),
+        single_reader_areas=single,
+        tied_other_readers=tied,
     )
 
 

@@ -51,6 +51,17 @@ class SecondsSummarySerializer(serializers.Serializer):
     median = serializers.FloatField(allow_null=True)
 
 
+class KeptFiguresSerializer(serializers.Serializer):
+    reference = serializers.CharField()
+    compared = serializers.IntegerField()
+    wrong = serializers.IntegerField(help_text="graded areas whose served suggestion differs from the reference")
+    wrong_kept = serializers.IntegerField()
+    wrong_kept_rate = serializers.FloatField(allow_null=True)
+    right = serializers.IntegerField()
+    right_kept = serializers.IntegerField()
+    right_kept_rate = serializers.FloatField(allow_null=True)
+
+
 class SuggestionAnalyticsSerializer(serializers.Serializer):
     graded_areas_with_suggestion = serializers.IntegerField()
     accepted = serializers.IntegerField()
@@ -63,7 +74,7 @@ class SuggestionAnalyticsSerializer(serializers.Serializer):
     edit_distances = serializers.DictField(child=serializers.IntegerField(), help_text="grades moved by d: count")
     seconds_with_suggestions = SecondsSummarySerializer()
     seconds_without_suggestions = SecondsSummarySerializer()
-    compared_with_consensus = serializers.IntegerField()
-    wrong_suggestions = serializers.IntegerField()
-    wrong_suggestion_kept_rate = serializers.FloatField(allow_null=True)
-    right_suggestion_kept_rate = serializers.FloatField(allow_null=True)
+    against_other_readers = KeptFiguresSerializer()
+    against_gold = KeptFiguresSerializer()
+    single_reader_areas = serializers.IntegerField(help_text="graded areas left out of the leave-one-out figures: no other reader")
+    tied_other_readers = serializers.IntegerField(help_text="graded areas left out: the other readers tie")

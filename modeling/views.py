@@ -31,6 +31,7 @@ def model_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         "policy": selectors.learning_policy_for(project=project),
         "chosen": chosen,
         "analytics": analytics,
+        "bias": [analytics.against_other_readers, analytics.against_gold],
         "distances": [{"distance": d, "count": n, "share": n / max(analytics.edited, 1)} for d, n in distances],
     }
     return render(request, "modeling/dashboard.html", context)

@@ -36,17 +36,11 @@ def test_first_save_creates_version_one_and_history(world, reader_a):
 
 def test_edit_bumps_version_and_keeps_every_change(world, reader_a):
     save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 1, "version": 0}])
+    # The client's "edited" is ignored: no suggestion was served in this read, so both are manual.
     response = save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 3, "version": 1, "source": "edited"}])
     assert response.json()["grades"][0]["version"] == 2
     history = list(GradeChange.objects.filter(grade__area__code="mcp_E__3").values_list("old_value", "new_value", "version", "source"))
-    assert history == [(None, 1, 1, "manual"), (1, 3, 2, "edited")]
-
-
-def test_saving_the_same_value_again_adds_no_version(world, reader_a):
-    save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 1, "version": 0}])
-    response = save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 1, "version": 1}])
-    assert response.json()["grades"][0]["version"] == 1
-    assert GradeChange.objects.count() == 1
+    assert history == [(None, 1, 1, "manual"), (1, 3, 2, "manual")]
 
 
 def test_stale_version_gets_409_with_current_value_and_saves_nothing(world, reader_a):
@@ -197,3 +191,14 @@ def test_unknown_ids_get_404(world, reader_a):
     assert save(reader_a, Assignment(pk=999_999), [{"area": "pip_E__2", "value": 1, "version": 0}]).status_code == 404
     assert reader_a.get(reverse("api-project-detail", args=[999_999])).status_code == 404
     assert reader_a.get(reverse("api-radiograph-detail", args=[999_999])).status_code == 404
+
+
+def test_saving_the_stored_value_again_moves_the_version_so_an_older_save_on_that_version_is_refused(world, reader_a):
+    # A page sends 3 on version 1 (still on its way), the reader goes back to 2 and that save of the
+    # unchanged value lands first: the late 3 must be refused, not stored over the reader's 2.
+    save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 2, "version": 0}])
+    back = save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 2, "version": 1}])
+    assert back.status_code == 200 and back.json()["grades"][0]["version"] == 2
+    late = save(reader_a, world.a_own, [{"area": "mcp_E__3", "value": 3, "version": 1}])
+    assert late.status_code == 409 and late.json()["conflicts"][0]["current_value"] == 2
+    assert Grade.objects.get(assignment=world.a_own, area__code="mcp_E__3").value == 2

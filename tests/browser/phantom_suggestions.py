@@ -27,3 +27,15 @@ def from_phantom_truth(*, radiograph):
         if label is not None:
             suggestions[area.code] = {"label": int(label), "distribution": distribution_around(int(label), area.max_grade)}
     return {"model_version": MODEL_VERSION, "suggestions": suggestions}
+
+
+HEATMAP_PREFIX = "/test-heatmaps/"
+
+
+def from_phantom_truth_with_heatmaps(*, radiograph):
+    """The same suggestions, each with a heatmap address a browser test answers itself."""
+    payload = from_phantom_truth(radiograph=radiograph)
+    if payload:
+        for code, suggestion in payload["suggestions"].items():
+            suggestion["heatmap_url"] = f"{HEATMAP_PREFIX}{radiograph.pk}/{code}.png"
+    return payload

@@ -42,20 +42,21 @@ def test_a_lead_who_is_not_staff_sees_versions_and_the_suggestion_analytics(rows
     client.force_login(lead)
     page = client.get(reverse("model-dashboard", args=[project.pk])).content.decode()
     assert "version 1 serves suggestions" in page
-    # 5 accepted, 2 edited, 1 typed in, of 8 graded areas with a seen suggestion.
-    assert '<th scope="row">accepted</th><td>5</td>' in page and "62%" in page and "25%" in page and "12%" in page
+    # 6 accepted, 2 edited, 1 typed in, of 9 graded areas with a suggestion served to the reader.
+    assert '<th scope="row">accepted</th><td>6</td>' in page and "67%" in page and "22%" in page and "11%" in page
     assert "does not beat v1; waiting for a lead" in page and "0.610 against 0.640 on 7 radiographs" in page
     assert "Promote v2" in page and "Promote v1" not in page  # only a ready version can be promoted
     assert "0.61</td>" in page and "40 hands" in page
-    # Where the suggestion was wrong (pip_E__3, __4, __5: 6 reader grades), readers kept it 4 times;
-    # where it was right (pip_E__2, 2 grades), both times.
-    assert "(6 of 8 graded areas)" in page and "<strong>67%</strong>" in page and "they kept it in 100%" in page
+    # Against the other readers: wrong on 6 grades, kept 4 times; right on 2, kept both times.
+    # Against gold (pip_E__5): wrong twice, kept twice. The counts stand beside every share.
+    assert "<strong>4 of 6</strong> (67%)" in page and "2 of 2 (100%)" in page and "<strong>2 of 2</strong> (100%)" in page
+    assert "1 graded area read by one reader only" in page
     # Only version 2's suggestions: it made none.
     page = client.get(reverse("model-dashboard", args=[project.pk]), {"version": 2}).content.decode()
     assert "No submitted grade had a suggestion on screen yet from version 2" in page
     # A version that does not exist shows every version's suggestions, not an error page.
     page = client.get(reverse("model-dashboard", args=[project.pk]), {"version": "nine"}).content.decode()
-    assert '<th scope="row">accepted</th><td>5</td>' in page
+    assert '<th scope="row">accepted</th><td>6</td>' in page
 
 
 @pytest.mark.django_db
@@ -106,8 +107,11 @@ def test_the_analytics_api_names_a_bad_version_parameter(rows, lead, client):  #
     client.force_login(lead)
     url = reverse("api-model-analytics", args=[project.pk])
     body = client.get(url).json()
-    assert (body["accepted"], body["edited"], body["manual"]) == (5, 2, 1)
-    assert body["edit_distances"] == {"1": 1, "2": 1} and body["wrong_suggestion_kept_rate"] == pytest.approx(4 / 6)
+    assert (body["accepted"], body["edited"], body["manual"]) == (6, 2, 1)
+    assert body["edit_distances"] == {"1": 1, "2": 1}
+    others = body["against_other_readers"]
+    assert (others["wrong"], others["wrong_kept"]) == (6, 4) and others["wrong_kept_rate"] == pytest.approx(4 / 6)
+    assert body["against_gold"]["wrong_kept"] == 2 and body["single_reader_areas"] == 1
     for bad, message in (("7", "no model version 7"), ("seven", "valid integer")):
         response = client.get(url, {"version": bad})
         assert response.status_code == 400 and message in str(response.json()["version"])

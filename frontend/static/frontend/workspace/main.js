@@ -10,6 +10,8 @@ const root = document.getElementById("workspace");
 const $ = (selector) => root.querySelector(selector);
 const csrfToken = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 const assisted = config.project.suggestions === "assisted";
+// Accept-all confirms only what the reader has looked at (a project setting, on by default).
+const needLook = assisted && config.project.suggestions_need_look !== false;
 const readOnly = config.assignment.status === "submitted";
 const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN") };
 
@@ -24,12 +26,15 @@ const storedDraft = (() => {
   }
 })();
 let activeSeconds = Number.isInteger(storedDraft.seconds) ? storedDraft.seconds : 0;
+// Cells the cursor has been on in this read: the ones the reader has looked at.
+const visited = new Set(Array.isArray(storedDraft.visited) ? storedDraft.visited : []);
 let submitted = false;
 
 function saveDraft() {
   if (readOnly || submitted) return;
   try {
-    localStorage.setItem(draftKey, JSON.stringify({ locals: sheet.toDraft(), seconds: activeSeconds, active, savedAt: Date.now() }));
+    const { locals, known } = sheet.toDraft();
+    localStorage.setItem(draftKey, JSON.stringify({ locals, known, visited: [...visited], seconds: activeSeconds, active, savedAt: Date.now() }));
   } catch {
     // Storage full or disabled: the server copy is still saved as usual.
   }
@@ -102,6 +107,7 @@ function renderCell(code) {
   td.classList.toggle("from-model", view.kind === "confirmed" && view.source === "accepted");
   td.classList.toggle("pending", view.pending);
   td.classList.toggle("conflict", Boolean(view.conflict));
+  td.classList.toggle("visited", visited.has(code));
   let state;
   if (view.kind === "empty") state = gettext("not graded");
   else if (view.kind === "suggested") state = interpolate(gettext("%(value)s, suggested, not confirmed"), { value: view.value });
@@ -122,11 +128,16 @@ function activeCode() {
   return row && row[active.dimension] ? row[active.dimension].code : null;
 }
 
-function activate(joint, dimension, { focus = true } = {}) {
+// `look`: the reader moved here (a key, a click); the page's own jumps (opening, after A) are not a look.
+function activate(joint, dimension, { focus = true, look = true } = {}) {
   const row = jointRows.find((item) => item.joint === joint);
   if (!row) return;
   if (!row[dimension]) dimension = DIMENSIONS.find((name) => row[name]);
   active = { joint, dimension };
+  if (look && !visited.has(row[dimension].code)) {
+    visited.add(row[dimension].code);
+    cellElements.get(row[dimension].code)?.classList.add("visited");
+  }
   for (const [name, tr] of rowElements) tr.classList.toggle("active", name === joint);
   for (const [code, td] of cellElements) {
     const isActive = code === row[dimension].code;
@@ -156,8 +167,48 @@ function move(delta) {
   return true;
 }
 
+// Entry order, a reader's preference kept in this browser: "column" runs down the erosion column,
+// then the JSN column, as on the paper form; "joint" takes erosion then JSN of the same joint.
+const orderKey = `ra-workspace-order:${config.user}`;
+let entryOrder = (() => {
+  try {
+    return localStorage.getItem(orderKey) === "joint" ? "joint" : "column";
+  } catch {
+    return "column";
+  }
+})();
+
+// The scored cells in joint-by-joint order: [joint, dimension] pairs, row by row.
+function jointOrderCells() {
+  return jointRows.flatMap((row) => DIMENSIONS.filter((dimension) => row[dimension]).map((dimension) => [row.joint, dimension]));
+}
+
+function stepJointOrder(delta) {
+  const cells = jointOrderCells();
+  const index = cells.findIndex(([joint, dimension]) => joint === active.joint && dimension === active.dimension);
+  const next = cells[index + delta];
+  if (!next) return false;
+  activate(next[0], next[1]);
+  return true;
+}
+
+function setEntryOrder(order) {
+  entryOrder = order === "joint" ? "joint" : "column";
+  try {
+    localStorage.setItem(orderKey, entryOrder);
+  } catch {
+    // Not kept across pages; still used on this one.
+  }
+  const button = root.querySelector('[data-action="entry-order"]');
+  if (button) {
+    button.setAttribute("aria-pressed", String(entryOrder === "joint"));
+    button.textContent = entryOrder === "joint" ? gettext("Order: joints") : gettext("Order: columns");
+  }
+}
+
 // After the last erosion cell the reader goes on with JSN from the top, as on the paper form.
 function advance() {
+  if (entryOrder === "joint") return stepJointOrder(1);
   if (move(1)) return true;
   if (active.dimension === "erosion" && jointsWith("jsn").length) {
     activate(jointsWith("jsn")[0], "jsn");
@@ -167,6 +218,7 @@ function advance() {
 }
 
 function retreat() {
+  if (entryOrder === "joint") return stepJointOrder(-1);
   if (move(-1)) return true;
   if (active.dimension === "jsn" && jointsWith("erosion").length) {
     const joints = jointsWith("erosion");
@@ -338,6 +390,14 @@ viewer.addEventListener("window", () => {
   root.querySelector('[data-control="contrast"]').value = String(Math.round(viewer.contrast));
   root.querySelector('[data-action="invert"]').setAttribute("aria-pressed", String(viewer.invert));
 });
+viewer.addEventListener("heatmap", (event) => {
+  if (!heatmapOn) return;
+  const { state } = event.detail;
+  root.querySelector("[data-stage]").dataset.heatmap = state;
+  if (state === "loading") viewerNotice(gettext("Loading heatmap…"));
+  else if (state === "failed") viewerNotice(gettext("The heatmap could not be loaded."));
+  else viewerNotice("");
+});
 viewer.addEventListener("loading", (event) => {
   if (event.detail.full) viewerNotice(gettext("Loading full resolution…"));
   else if (event.detail.failed) viewerNotice(gettext("Full resolution could not be loaded; zoom again to retry."));
@@ -354,6 +414,7 @@ function updateHeatmap() {
   root.querySelector('[data-action="heatmap"]').setAttribute("aria-pressed", String(heatmapOn));
   if (!heatmapOn) {
     viewer.setHeatmap(null);
+    root.querySelector("[data-stage]").dataset.heatmap = "";
     viewerNotice("");
     return;
   }
@@ -364,8 +425,10 @@ function updateHeatmap() {
   }
   const code = activeCode();
   const url = code && sheet.cells.get(code).suggestion?.heatmap_url;
-  viewer.setHeatmap(url || null);
+  // Cleared first: a map that still has to load says so through the viewer's "heatmap" event.
   viewerNotice(url ? "" : gettext("No heatmap for this joint and dimension."));
+  root.querySelector("[data-stage]").dataset.heatmap = url ? "shown" : "";
+  viewer.setHeatmap(url || null);
 }
 
 // Moved markers are saved like grades: retried until the server has them.
@@ -405,18 +468,30 @@ async function flushLandmarks(attempt = 0) {
 
 // Suggestions -------------------------------------------------------------------------------
 
+// No model yet: ask again now and then (and when the reader comes back to the tab), so suggestions
+// appear once the first model serves without a reload.
+const SUGGESTION_POLL_MS = 60_000;
+let suggestionPoll = null;
+
 async function loadSuggestions(attempt = 0) {
   if (!assisted) return;
+  clearTimeout(suggestionPoll);
   try {
     const response = await fetch(config.urls.suggestions, { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(String(response.status));
-    sheet.setSuggestions(await response.json());
+    const payload = await response.json();
+    sheet.setSuggestions(payload);
     updateHeatmap();
     renderPicker();
+    if (!payload.model_version && !submitted && !readOnly) suggestionPoll = setTimeout(loadSuggestions, SUGGESTION_POLL_MS);
   } catch {
-    setTimeout(() => loadSuggestions(attempt + 1), Math.min(30, 2 ** attempt) * 1000);
+    suggestionPoll = setTimeout(() => loadSuggestions(attempt + 1), Math.min(30, 2 ** attempt) * 1000);
   }
 }
+
+window.addEventListener("focus", () => {
+  if (assisted && !readOnly && !sheet.modelVersion) loadSuggestions();
+});
 
 // Conflicts ---------------------------------------------------------------------------------
 
@@ -465,10 +540,43 @@ conflictDialog.addEventListener("cancel", (event) => event.preventDefault());
 saver.addEventListener("conflict", showConflicts);
 saver.addEventListener("state", renderSaveState);
 
+// Suggestions as a second opinion ------------------------------------------------------------
+
+// `A` confirms the suggestions of the cells the reader has visited; the others wait for a look.
+function acceptSuggestions() {
+  if (!sheet.hasSuggestions()) return notify(gettext("No suggestions for this radiograph."));
+  const before = sheet.unconfirmedSuggestions();
+  if (!before.length) return notify(gettext("Every suggestion is already confirmed."));
+  const confirmed = sheet.acceptAll({ only: needLook ? visited : null }).length;
+  const left = sheet.unconfirmedSuggestions();
+  if (!left.length) return notify(interpolate(gettext("%(n)s suggestions confirmed."), { n: confirmed }));
+  notify(interpolate(
+    gettext("%(n)s suggestions confirmed; %(left)s not looked at yet: go to each (Enter confirms and moves on), then press A again."),
+    { n: confirmed, left: left.length },
+  ));
+  activate(left[0].joint, left[0].dimension, { look: false });
+}
+
+// A read made only of suggestions the reader never looked at is asked about once before it goes.
+let unlookedSubmitAsked = false;
+
+function onlyUnlookedSuggestions() {
+  const cells = [...sheet.cells.values()];
+  return needLook && cells.length > 0 && cells.every((cell) => {
+    const decided = sheet.decided(cell);
+    return decided && cell.suggestion && decided.value === cell.suggestion.label && !visited.has(cell.code);
+  });
+}
+
 // Submit ------------------------------------------------------------------------------------
 
 async function submit() {
   if (readOnly || submitted) return;
+  if (!unlookedSubmitAsked && onlyUnlookedSuggestions()) {
+    unlookedSubmitAsked = true;
+    notify(gettext("Every grade is a model suggestion you have not looked at. Submit again to send it as it is, or check the joints first."));
+    return;
+  }
   const undecided = sheet.undecidedCount();
   if (undecided) {
     notify(interpolate(gettext("%(n)s cells are not graded yet; grade or accept them before submitting."), { n: undecided }));
@@ -528,7 +636,7 @@ const shortcutsDialog = document.querySelector("[data-shortcuts-dialog]");
 function showShortcuts() {
   const table = shortcutsDialog.querySelector("[data-shortcut-table]");
   if (!table.rows.length) {
-    for (const [keys, description] of shortcutList({ assisted })) {
+    for (const [keys, description] of shortcutList({ assisted, needLook })) {
       const tr = table.insertRow();
       const keyCell = tr.insertCell();
       keyCell.innerHTML = keys.map((key) => `<kbd>${key}</kbd>`).join(" ");
@@ -554,17 +662,16 @@ const actions = {
     heatmapOn = !heatmapOn;
     updateHeatmap();
   },
-  "accept-all": () => {
-    if (!sheet.acceptAll().length) notify(sheet.hasSuggestions() ? gettext("Every suggestion is already confirmed.") : gettext("No suggestions for this radiograph."));
-  },
+  "accept-all": acceptSuggestions,
   "reset-cell": () => {
     const code = activeCode();
     if (code && !sheet.resetCell(code).length && !sheet.cells.get(code).suggestion) notify(gettext("No suggestion for this cell."));
   },
   "reset-all": () => {
     if (!sheet.hasSuggestions()) notify(gettext("No suggestions for this radiograph."));
-    else sheet.resetAll();
+    else sheet.resetAll({ only: needLook ? visited : null });
   },
+  "entry-order": () => setEntryOrder(entryOrder === "joint" ? "column" : "joint"),
   undo: () => sheet.undo(),
   redo: () => sheet.redo(),
   shortcuts: showShortcuts,
@@ -584,6 +691,17 @@ for (const link of root.querySelectorAll('a[data-action="download"], a[data-acti
 for (const button of root.querySelectorAll("[data-dimension]")) button.addEventListener("click", () => switchDimension(button.dataset.dimension));
 root.querySelector('[data-control="brightness"]').addEventListener("input", (event) => viewer.setWindow({ brightness: Number(event.target.value) }));
 root.querySelector('[data-control="contrast"]').addEventListener("input", (event) => viewer.setWindow({ contrast: Number(event.target.value) }));
+// A slider keeps the keyboard only while it is dragged: once set, digits and arrows go back to
+// the table (a reader who wants to nudge it by keys tabs to it again).
+for (const slider of root.querySelectorAll("input[type=range][data-control]")) {
+  slider.addEventListener("change", returnFocusToGrid);
+  slider.addEventListener("pointerup", returnFocusToGrid);
+}
+
+function returnFocusToGrid() {
+  if (document.querySelector("dialog[open]")) return;
+  cellElements.get(activeCode())?.focus({ preventScroll: true });
+}
 
 const letterKeys = {
   e: () => switchDimension("erosion"),
@@ -591,6 +709,7 @@ const letterKeys = {
   a: actions["accept-all"],
   r: actions["reset-cell"],
   R: actions["reset-all"],
+  o: actions["entry-order"],
   f: actions.fit,
   n: actions["actual-size"],
   i: actions.invert,
@@ -660,9 +779,11 @@ setInterval(() => {
   if (saver.state === "offline") renderSaveState();
 }, 1000);
 
+// The pending save leaves with keepalive; the draft, written after it, records it as sent, so the
+// next page recognises it as this reader's own save whichever request the server answers first.
 window.addEventListener("pagehide", () => {
-  saveDraft();
   saver.sendBeacon();
+  saveDraft();
 });
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "hidden") saveDraft();
@@ -679,8 +800,11 @@ sheet.addEventListener("change", (event) => {
   renderSaveState();
 });
 
+sheet.addEventListener("sent", saveDraft);
+
 buildTable();
-sheet.restoreDraft(storedDraft.locals);
+setEntryOrder(entryOrder);
+sheet.restoreDraft(storedDraft);
 renderAllCells();
 renderTotals();
 renderTimer();
@@ -689,7 +813,7 @@ const firstUndecided = [...sheet.cells.values()].find((cell) => !sheet.decided(c
 const start = storedDraft.active && rowElements.has(storedDraft.active.joint)
   ? storedDraft.active
   : firstUndecided || sheet.cells.values().next().value;
-if (start) activate(start.joint, start.dimension);
+if (start) activate(start.joint, start.dimension, { look: false });
 root.querySelector("[data-zoom-level]").textContent = `${viewer.zoomPercent()}%`;
 if (readOnly) root.classList.add("read-only");
 if (sheet.conflicts().length) {

@@ -59,6 +59,7 @@ export class Saver extends EventTarget {
         return true;
       }
       this.#set("saving");
+      this.sheet.markSent(items);
       let response;
       try {
         response = await fetch(this.url, {
@@ -105,11 +106,14 @@ export class Saver extends EventTarget {
     return false;
   }
 
-  // A last attempt when the page goes away; the localStorage draft covers it if this fails too.
-  // Not while offline or in conflict: the draft carries those edits to the next visit instead.
+  // A last attempt when the page goes away (keepalive outlives the page); the localStorage draft,
+  // which keeps every edit until a save of it is answered, covers it if this fails too. Not while
+  // offline or in conflict: the draft carries those edits to the next visit instead.
   sendBeacon() {
+    clearTimeout(this.timer);
     const items = this.sheet.pendingItems();
     if (!items.length || !["dirty", "saving", "saved"].includes(this.state)) return;
+    this.sheet.markSent(items);
     fetch(this.url, {
       method: "PUT",
       keepalive: true,

@@ -1,10 +1,17 @@
 // The reader's draft of one score table. The server's grades are the truth; `local` holds what the
 // reader chose and the server has not confirmed yet. Every edit goes through `apply`, so undo,
 // redo, autosave and the localStorage draft all see the same changes.
+//
+// The draft carries versions: the server state this page last knew for each cell (`known`), the
+// version each pending edit was based on, and the saves sent but not yet answered (`sent`). A
+// reload reconciles it with the server's copy: the newer version wins, a save this page sent is
+// recognised as its own, and only a value someone else saved over the reader's edit is a conflict.
+// A grade's source (accepted, edited, manual) is the server's decision; the page compares values.
 
 export const DIMENSIONS = ["erosion", "jsn"];
 
-const same = (a, b) => (a === null && b === null) || (a && b && a.value === b.value && a.source === b.source);
+const same = (a, b) => (a === null && b === null) || (a && b && a.value === b.value);
+const MAX_SENT = 4;
 
 export class ScoreSheet extends EventTarget {
   constructor({ rows, grades, readOnly = false }) {
@@ -33,6 +40,12 @@ export class ScoreSheet extends EventTarget {
     if (cell) cell.server = { value: grade.value, version: grade.version, source: grade.source };
   }
 
+  // True when the server's current version of the cell is a save this page (or its earlier copy)
+  // sent: one version after a base the reader's edit chain started from, holding a value sent then.
+  #ownSave(cell, version, value) {
+    return (cell.local?.sent || []).some((sent) => sent.base + 1 === version && sent.value === value);
+  }
+
   #emit(codes) {
     this.dispatchEvent(new CustomEvent("change", { detail: { codes } }));
   }
@@ -53,9 +66,12 @@ export class ScoreSheet extends EventTarget {
     return { value: null, kind: "empty", pending: false, conflict: cell.conflict };
   }
 
+  // Pending: the server holds another value, or a save of another value is still on its way (the
+  // reader went back to the saved value meanwhile; without sending it again, that save would win).
   #isPending(cell) {
     if (cell.local === undefined || cell.local.value === null) return false;
-    return !(cell.server && cell.server.value === cell.local.value && cell.server.source === cell.local.source);
+    if (!(cell.server && cell.server.value === cell.local.value)) return true;
+    return (cell.local.sent || []).some((sent) => sent.value !== cell.local.value);
   }
 
   setSuggestions(payload) {
@@ -82,12 +98,13 @@ export class ScoreSheet extends EventTarget {
       if (!cell) continue;
       const before = this.decided(cell);
       if (same(before, after)) continue;
+      const sent = cell.local?.sent;
       if (after === null) {
-        cell.local = cell.server ? { value: null, source: null, base: cell.server.version } : undefined;
-      } else if (cell.server && cell.server.value === after.value && cell.server.source === after.source) {
+        cell.local = cell.server ? { value: null, source: null, base: cell.server.version, sent } : undefined;
+      } else if (cell.server && cell.server.value === after.value && !sent?.length) {
         cell.local = undefined;
       } else {
-        cell.local = { value: after.value, source: after.source, base: cell.server ? cell.server.version : 0 };
+        cell.local = { value: after.value, source: after.source, base: cell.server ? cell.server.version : 0, sent };
       }
       done.push({ code, before, after });
     }
@@ -111,12 +128,19 @@ export class ScoreSheet extends EventTarget {
   }
 
   // Confirms every suggestion the reader has not decided on; leaves their own grades alone.
-  acceptAll() {
+  // With `only`, just the cells it names (those the reader has looked at).
+  acceptAll({ only = null } = {}) {
     const changes = [];
     for (const cell of this.cells.values()) {
+      if (only && !only.has(cell.code)) continue;
       if (cell.suggestion && !this.decided(cell)) changes.push({ code: cell.code, after: { value: cell.suggestion.label, source: "accepted" } });
     }
     return this.apply(changes);
+  }
+
+  // Cells holding a suggestion the reader has not confirmed or changed yet.
+  unconfirmedSuggestions() {
+    return [...this.cells.values()].filter((cell) => cell.suggestion && !this.decided(cell));
   }
 
   // Puts the suggestion back in place of the reader's grade (the paper's "reset to initial values").
@@ -126,9 +150,10 @@ export class ScoreSheet extends EventTarget {
     return this.apply([{ code, after: { value: cell.suggestion.label, source: "accepted" } }]);
   }
 
-  resetAll() {
+  resetAll({ only = null } = {}) {
     const changes = [];
     for (const cell of this.cells.values()) {
+      if (only && !only.has(cell.code)) continue;
       if (cell.suggestion) changes.push({ code: cell.code, after: { value: cell.suggestion.label, source: "accepted" } });
     }
     return this.apply(changes);
@@ -160,6 +185,17 @@ export class ScoreSheet extends EventTarget {
     return items;
   }
 
+  // Called just before items go out: the draft remembers them, so a reload that finds them on the
+  // server knows they are this reader's own saves and not someone else's.
+  markSent(items) {
+    for (const item of items) {
+      const cell = this.cells.get(item.area);
+      if (!cell || cell.local === undefined) continue;
+      cell.local.sent = [...(cell.local.sent || []), { base: item.version, value: item.value }].slice(-MAX_SENT);
+    }
+    this.dispatchEvent(new CustomEvent("sent"));
+  }
+
   hasUnsaved() {
     return [...this.cells.values()].some((cell) => this.#isPending(cell) || cell.conflict);
   }
@@ -171,8 +207,12 @@ export class ScoreSheet extends EventTarget {
       if (!cell) continue;
       this.#setServer(grade);
       if (cell.local !== undefined) {
-        if (cell.local.value === grade.value && cell.local.source === grade.source) cell.local = undefined;
-        else cell.local.base = grade.version; // edited again while the save was on its way
+        if (cell.local.value === grade.value) cell.local = undefined;
+        else {
+          // Edited again while the save was on its way: the next save builds on the answered one.
+          cell.local.base = grade.version;
+          cell.local.sent = [];
+        }
       }
       codes.push(cell.code);
     }
@@ -191,6 +231,13 @@ export class ScoreSheet extends EventTarget {
       if (theirs !== null && theirs === cell.local.value) {
         cell.server.source = cell.local.source;
         cell.local = undefined;
+        continue;
+      }
+      if (theirs !== null && this.#ownSave(cell, conflict.current_version, theirs)) {
+        // An earlier save of this reading (a keepalive from the page before a reload) got there
+        // first; the reader's later edit simply builds on it.
+        cell.local.base = conflict.current_version;
+        cell.local.sent = [];
         continue;
       }
       cell.conflict = { mine: cell.local.value, theirs, version: conflict.current_version };
@@ -217,22 +264,47 @@ export class ScoreSheet extends EventTarget {
 
   toDraft() {
     const locals = {};
-    for (const cell of this.cells.values()) if (cell.local !== undefined) locals[cell.code] = cell.local;
-    return locals;
+    const known = {};
+    for (const cell of this.cells.values()) {
+      if (cell.local !== undefined) locals[cell.code] = cell.local;
+      if (cell.server) known[cell.code] = cell.server;
+    }
+    return { locals, known };
   }
 
-  // A draft edit made on the version the server still has is simply pending again; one made on an
-  // older version is a conflict unless both hold the same value.
-  restoreDraft(locals) {
-    for (const [code, local] of Object.entries(locals || {})) {
+  // Reconciles a stored draft with the server's copy the page was rendered from:
+  // - the server state with the higher version wins (the page may have been read while a save of
+  //   the previous page was still committing; the draft then knows the newer, saved value);
+  // - an edit based on the version the server has is pending again;
+  // - an edit based on an older version is rebased when the newer version is this reader's own
+  //   save, dropped when the server already holds its value, and a conflict otherwise.
+  restoreDraft(draft) {
+    const { locals = {}, known = {} } = draft || {};
+    for (const [code, state] of Object.entries(known)) {
       const cell = this.cells.get(code);
-      if (!cell || !local) continue;
+      if (!cell || !state || !Number.isInteger(state.version)) continue;
+      if (state.version > (cell.server ? cell.server.version : 0)) cell.server = { ...state };
+    }
+    for (const [code, local] of Object.entries(locals)) {
+      const cell = this.cells.get(code);
+      if (!cell || !local || !Number.isInteger(local.base)) continue;
       const serverVersion = cell.server ? cell.server.version : 0;
-      if (local.base === serverVersion) {
-        cell.local = local;
-      } else if (local.value !== null && !(cell.server && cell.server.value === local.value)) {
-        cell.local = { ...local, base: serverVersion };
-        cell.conflict = { mine: local.value, theirs: cell.server ? cell.server.value : null, version: serverVersion };
+      const restored = { ...local, sent: local.sent || [] };
+      if (restored.base === serverVersion) {
+        cell.local = restored;
+      } else if (restored.base > serverVersion) {
+        // Based on a version this page has not seen saved: send it again on what the server has;
+        // a 409 then tells whether that version is the reader's own.
+        cell.local = { ...restored, base: serverVersion };
+      } else if (restored.value === null) {
+        continue; // a cleared cell someone has since graded: their grade stands
+      } else if (cell.server && cell.server.value === restored.value) {
+        continue; // already saved
+      } else if (cell.server && this.#ownSave({ local: restored }, serverVersion, cell.server.value)) {
+        cell.local = { ...restored, base: serverVersion, sent: [] };
+      } else {
+        cell.local = { ...restored, base: serverVersion };
+        cell.conflict = { mine: restored.value, theirs: cell.server ? cell.server.value : null, version: serverVersion };
       }
     }
     this.#emit([...this.cells.keys()]);

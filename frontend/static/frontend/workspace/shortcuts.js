@@ -2,17 +2,20 @@
 // the handler in main.js that reads the same names.
 import { gettext } from "./i18n.js";
 
-export function shortcutList({ assisted }) {
+export function shortcutList({ assisted, needLook = false }) {
   const rows = [
     [["↑", "↓"], gettext("Previous / next joint")],
     [["Tab", "Shift+Tab"], gettext("Next / previous joint; after the last erosion cell, on to JSN")],
     [["←", "→", "E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
     [["0", "…", "5"], gettext("Set the grade of the selected cell and move to the next joint")],
+    [["O"], gettext("Entry order: column by column, or joint by joint (erosion then JSN)")],
   ];
   if (assisted) {
     rows.push(
       [["Enter"], gettext("Confirm the suggestion in the selected cell and move on")],
-      [["A"], gettext("Accept all suggestions that are not confirmed yet")],
+      [["A"], needLook
+        ? gettext("Accept the suggestions of the cells you have looked at (moved to)")
+        : gettext("Accept all suggestions that are not confirmed yet")],
       [["R"], gettext("Reset the selected cell to its suggestion")],
       [["Shift+R"], gettext("Reset every cell to its suggestion")],
     );

@@ -198,13 +198,18 @@ export class Viewer extends EventTarget {
     if (this.heatmap && this.heatmap.url === url) return;
     const image = new Image();
     this.heatmap = { url, image: null };
+    // The map is computed on request and takes seconds on a CPU: the page shows that it is coming.
+    this.dispatchEvent(new CustomEvent("heatmap", { detail: { state: "loading" } }));
     image.src = url;
     image.decode().then(() => {
       if (this.heatmap && this.heatmap.url === url) {
         this.heatmap.image = image;
         this.requestDraw();
+        this.dispatchEvent(new CustomEvent("heatmap", { detail: { state: "shown" } }));
       }
-    }).catch(() => {});
+    }).catch(() => {
+      if (this.heatmap && this.heatmap.url === url) this.dispatchEvent(new CustomEvent("heatmap", { detail: { state: "failed" } }));
+    });
   }
 
   // Drawing ---------------------------------------------------------------------------------
