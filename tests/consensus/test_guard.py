@@ -56,3 +56,24 @@ def test_sound_fits_on_every_scenario_pass_the_guard() -> None:
             n_classes=study.n_grades, confusion=fit.confusion, support=fit.support,
         )  # fmt: skip
         assert not verdict.tripped, (name, verdict.reason)
+
+
+def test_a_tripped_fit_falls_back_to_the_ordinal_labels_and_says_so() -> None:
+    import pandas as pd
+
+    from consensus.aggregation import aggregate, aggregate_guarded
+
+    study = _feet(26)
+    frame = pd.DataFrame({"task": study.task, "worker": study.worker, "label": study.label})
+    plain = aggregate(frame, n_grades=11, aggregator="DawidSkene")
+    assert plain.guard["tripped"]
+    result = aggregate_guarded(frame, n_grades=11, aggregator="DawidSkene")
+    assert result.aggregator == "OrdinalDawidSkene"
+    assert result.guard["tripped"] and result.guard["requested"] == "DawidSkene"
+    assert result.guard["reason"].startswith("The DawidSkene consensus looks degenerate:")
+    assert result.guard["reason"].endswith("The labels come from OrdinalDawidSkene instead.")
+    labels = np.array([result.labels[t] for t in range(study.truth.size)])
+    assert np.mean(labels == study.truth) > 0.65
+    # A sound request is returned as it is.
+    sound = aggregate_guarded(frame, n_grades=11, aggregator="OrdinalDawidSkene")
+    assert sound.aggregator == "OrdinalDawidSkene" and not sound.guard["tripped"]

@@ -82,3 +82,35 @@ def test_on_the_small_feet_study_the_ordinal_fit_beats_plain_dawid_skene_on_rare
         ):
             balanced[name].append(accuracy_from_confusion(confusion_matrix(study.truth, fit.labels, 11)))
     assert min(np.subtract(balanced["ordinal"], balanced["plain"])) > 0.05
+
+
+# --------------------------------------------------------------------------- small data
+
+
+def test_a_single_reader_gets_their_own_grades_back() -> None:
+    study = scenario_simulate("feet_small", seed=3)
+    one = study.worker == 0
+    fit = ordinal_dawid_skene(study.task[one], study.worker[one], study.label[one], n_classes=11)
+    assert np.array_equal(fit.labels, study.label[one])
+
+
+def test_two_readers_on_the_feet_grid_stay_near_the_truth_where_plain_dawid_skene_drifts() -> None:
+    study = scenario_simulate("feet_small", seed=3)
+    two = study.worker < 2
+    args = (study.task[two], study.worker[two], study.label[two])
+    ordinal = ordinal_dawid_skene(*args, n_classes=11, n_tasks=study.truth.size)
+    plain = dawid_skene(*args, n_classes=11, n_tasks=study.truth.size)
+    assert np.mean(ordinal.labels == study.truth) > 0.75
+    assert np.mean(ordinal.labels == study.truth) > np.mean(plain.labels == study.truth) + 0.1
+
+
+def test_a_reader_with_fifteen_reads_is_shrunk_towards_the_panel() -> None:
+    study = scenario_simulate("default", seed=0)
+    keep = (study.worker != 4) | (np.cumsum(study.worker == 4) <= 15)
+    args = (study.task[keep], study.worker[keep], study.label[keep])
+    ordinal = ordinal_dawid_skene(*args, n_classes=6, n_tasks=study.truth.size)
+    plain = dawid_skene(*args, n_classes=6, n_tasks=study.truth.size)
+    true = study.confusion[4]
+    assert np.abs(ordinal.confusion[4] - true).mean() < 0.04 < 0.1 < np.abs(plain.confusion[4] - true).mean()
+    # Every row keeps its peak on the diagonal, where plain DS has rows that jump to another grade.
+    assert (ordinal.confusion[4].argmax(axis=1) == np.arange(6)).all()
