@@ -490,9 +490,10 @@ def _guard(data: pd.DataFrame, result: AggregationResult) -> dict[str, Any]:
     """The degeneracy guard on one fit, on index arrays in the result's task order."""
     if not len(data):
         return {"tripped": False, "reason": "", "figures": {}}
-    task = pd.Index(result.tasks).get_indexer(data["task"])
+    # Both result paths list the labelled tasks in first-appearance order, then gold-only ones.
+    task = pd.factorize(data["task"])[0]
     worker_codes, workers = pd.factorize(data["worker"])
-    consensus = np.fromiter((result.labels[t] for t in result.tasks), dtype=np.int64, count=len(result.tasks))
+    consensus = np.fromiter(result.labels.values(), dtype=np.int64, count=len(result.tasks))
     confusion = support = None
     if result.reader_confusion:
         keys = [_py(w) for w in workers]
