@@ -80,7 +80,7 @@ MATRIX_AGGREGATORS: dict[str, Callable[[ScenarioStudy], Fit]] = {
     "MajorityVote": _majority,
     "crowd-kit DS": _crowdkit,
     "DawidSkene": _project_ds,
-    "OrdinalDS": _ordinal_ds,
+    "OrdinalDawidSkene": _ordinal_ds,
 }
 
 
@@ -188,7 +188,7 @@ def matrix_table(summary: dict[tuple[str, str], dict[str, tuple[float, float]]])
 
 
 def default_verdicts(
-    summary: dict[tuple[str, str], dict[str, tuple[float, float]]], default: str = "OrdinalDS"
+    summary: dict[tuple[str, str], dict[str, tuple[float, float]]], default: str = "OrdinalDawidSkene"
 ) -> list[str]:
     """Where the default is worse than majority vote or crowd-kit DS beyond both intervals, in words."""
     notes = []

@@ -41,9 +41,9 @@ def test_interval_is_student_t_over_seeds() -> None:
 
 
 def test_the_matrix_scores_aggregators_against_the_truth() -> None:
-    cells = matrix_run(seeds=[0, 1], scenarios=["careless"], aggregators=["MajorityVote", "OrdinalDS"], size=0.3)
+    cells = matrix_run(seeds=[0, 1], scenarios=["careless"], aggregators=["MajorityVote", "OrdinalDawidSkene"], size=0.3)
     summary = matrix_summary(cells)
-    mv, ods = summary[("careless", "MajorityVote")], summary[("careless", "OrdinalDS")]
+    mv, ods = summary[("careless", "MajorityVote")], summary[("careless", "OrdinalDawidSkene")]
     # A near-random reader fools the vote far more than a model that learns who is careless.
     assert ods["accuracy"][0] > mv["accuracy"][0] + 0.02
     assert 0.0 < ods["confusion_error"][0] < 0.1 and 0.0 < mv["confusion_error"][0] < 0.1
@@ -57,7 +57,7 @@ def test_validate_consensus_matrix_prints_the_table_at_a_small_size() -> None:
         "--scenarios", "default", "feet_small", stdout=out,
     )  # fmt: skip
     text = out.getvalue()
-    for name in ("MajorityVote", "crowd-kit DS", "DawidSkene", "OrdinalDS"):
+    for name in ("MajorityVote", "crowd-kit DS", "DawidSkene", "OrdinalDawidSkene"):
         assert f"| feet_small | {name} |" in text
     assert "Mean and 95% interval over 2 seeds" in text
 

@@ -93,9 +93,11 @@ class Command(BaseCommand):
             raise CommandError("--size must be positive")
         for name in scenarios:
             self.stdout.write(f"- {name}: {SCENARIOS[name].description}")
-        cells = matrix_run(seeds=range(seeds), scenarios=scenarios, aggregators=aggregators, size=size)
+        cells = matrix_run(
+            seeds=range(seeds), scenarios=scenarios, aggregators=aggregators, size=size, progress=self.stderr.write
+        )
         summary = matrix_summary(cells)
         self.stdout.write(f"Mean and 95% interval over {seeds} seeds; guard = share of seeds it tripped; s = seconds per fit")
         self.stdout.write(matrix_table(summary))
         notes = default_verdicts(summary)
-        self.stdout.write("\n".join(notes) if notes else "OrdinalDS is at least as good as majority vote and crowd-kit DS everywhere, within the intervals.")
+        self.stdout.write("\n".join(notes) if notes else "OrdinalDawidSkene is at least as good as majority vote and crowd-kit DS everywhere, within the intervals.")
