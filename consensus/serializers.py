@@ -7,7 +7,7 @@ from annotation.models import Dimension, JointArea, Project, Radiograph
 
 from .aggregation import AGGREGATORS
 from .models import AdjudicatedLabel, ConsensusRun, ConsensusSettings
-from .selectors import Scale, side_code
+from .selectors import Scale
 
 # --------------------------------------------------------------------------- input
 
@@ -215,7 +215,7 @@ class ConsensusLabelSerializer(serializers.Serializer):
     uncertainty = serializers.FloatField()
 
     def get_side(self, label) -> str:
-        return side_code(label.radiograph)
+        return label.radiograph.side
 
 
 class AdjudicatedLabelSerializer(serializers.ModelSerializer):
@@ -229,4 +229,4 @@ class AdjudicatedLabelSerializer(serializers.ModelSerializer):
         fields = ["id", "radiograph", "patient", "side", "area", "grade", "lead", "note", "created_at"]
 
     def get_side(self, label) -> str:
-        return side_code(label.radiograph)
+        return label.radiograph.side

@@ -10,7 +10,6 @@ from scoring.agreement import (
     by_group,
     confusion_matrix,
     grade_report,
-    pairwise_kappa,
     quadratic_weighted_kappa,
     ratings_matrix,
     reader_vs_consensus,
@@ -68,20 +67,6 @@ def test_quadratic_weighted_kappa_matches_hand_computation() -> None:
 
 def test_quadratic_weighted_kappa_is_one_for_identical_grades() -> None:
     assert quadratic_weighted_kappa([0, 1, 4, 2], [0, 1, 4, 2], 5) == pytest.approx(1.0)
-
-
-def test_pairwise_kappa_uses_only_units_both_readers_graded() -> None:
-    ratings = np.array(
-        [
-            [0, 1, 2, 2, 4],
-            [0, 2, 2, 1, NAN],  # with reader 0 on units 0..3 -> the 7/11 case above
-            [NAN, NAN, NAN, NAN, 4],  # shares a single unit with each reader
-        ]
-    )
-    kappas = pairwise_kappa(ratings, 5, readers=["a", "b", "c"])
-    # K = 5 changes the weight scale but not the ratio: weights all divide by the same (K-1)^2
-    assert kappas[("a", "b")] == pytest.approx(7 / 11)
-    assert np.isnan(kappas[("a", "c")]) and np.isnan(kappas[("b", "c")])
 
 
 def test_ratings_matrix_pivots_long_rows_and_refuses_double_grades() -> None:
