@@ -33,7 +33,8 @@ class ReaderAgreementRow:
     is_model: bool
     n: int
     weighted_accuracy: float | None
-    within_one: float | None
+    within_one: float | None  # plain share of the reader's grades within one of the consensus
+    within_one_balanced: float | None  # the same, averaged over consensus grades
     kappa: float | None
     confusion: list[list[int]]
     confusion_normalised: list[list[float]]
@@ -171,6 +172,7 @@ def _reader_rows(data: _Units, n_grades: int) -> list[ReaderAgreementRow]:
                 n=figures.n_units,
                 weighted_accuracy=rounded(figures.weighted_accuracy),
                 within_one=rounded(figures.within_one),
+                within_one_balanced=rounded(figures.within_one_balanced),
                 kappa=rounded(kappa),
                 confusion=figures.confusion.tolist(),
                 confusion_normalised=[[round(float(x), 4) for x in r] for r in figures.confusion_normalised],

@@ -42,6 +42,7 @@ def test_agreement_report_sets_the_one_step_reader_apart(three_readers):
     assert report.n_units == 4 * 16
     assert (rows["reader_a"].weighted_accuracy, rows["reader_a"].within_one, rows["reader_a"].kappa) == (1.0, 1.0, 1.0)
     assert rows["reader_c"].within_one == 1.0 and rows["reader_c"].weighted_accuracy < 0.2
+    assert rows["reader_c"].within_one_balanced == 1.0
     # reader_c's counts sit one column right of the diagonal, except where 5 is capped.
     confusion = rows["reader_c"].confusion
     assert sum(confusion[g][g + 1] for g in range(5)) + confusion[5][5] == 64

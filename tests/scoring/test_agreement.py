@@ -87,6 +87,8 @@ def test_reader_vs_consensus_reports_each_reader_on_selected_units() -> None:
     assert r1.confusion_normalised[2, 2] == pytest.approx(2 / 3)
     assert r1.weighted_accuracy == pytest.approx(13 / 18)
     assert r1.within_one == pytest.approx(5 / 6)
+    # grade 0 -> 2/2, grade 1 -> 1/1, grade 2 -> 2/3 within one: both figures travel together
+    assert r1.within_one_balanced == pytest.approx((1 + 1 + 2 / 3) / 3)
     assert r2.weighted_accuracy == pytest.approx(1.0)
 
     # restricted to the first three units: r1 has (0,0) (0,1) (1,1) -> recall 1/2 and 1 -> 0.75
