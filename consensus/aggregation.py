@@ -52,8 +52,19 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from consensus.dawid_skene import dawid_skene
+from consensus.guard import degeneracy_check
+from consensus.ordinal_ds import ordinal_dawid_skene
 
-AGGREGATORS: tuple[str, ...] = ("DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene", "GLAD", "MACE")
+AGGREGATORS: tuple[str, ...] = (
+    "OrdinalDawidSkene", "DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene", "GLAD", "MACE",
+)  # fmt: skip
+# The project default: the regularised ordinal fit won or tied every scenario of the validation
+# matrix (README, "Consensus validation matrix") and never tripped the guard there.
+DEFAULT_AGGREGATOR = "OrdinalDawidSkene"
+# Where a fit trips the degeneracy guard, labels come from the first of these that does not:
+# the ordinal fit (priors keep it from the collapses plain DS falls into), then majority vote,
+# which cannot collapse away from the readers because it is what they said.
+FALLBACK_AGGREGATORS: tuple[str, ...] = ("OrdinalDawidSkene", "MajorityVote")
 DS_FAMILY: frozenset[str] = frozenset({"DawidSkene", "OneCoinDawidSkene"})
 
 # Defaults that differ from crowd-kit's own. MACE draws every restart from the same integer
@@ -65,6 +76,10 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"MACE": {"n_restarts": 1}}
 # stopping rule on the true log-likelihood and the posterior step, and fast enough for 10^6 labels).
 DS_PARAMS: tuple[str, ...] = ("max_iter", "tol", "tol_posterior")
 DS_DEFAULTS: dict[str, Any] = {name: inspect.signature(dawid_skene).parameters[name].default for name in DS_PARAMS}
+ORDINAL_PARAMS: tuple[str, ...] = ("max_iter", "tol_posterior", "strength", "decay", "pool", "class_strength")
+ORDINAL_DEFAULTS: dict[str, Any] = {
+    name: inspect.signature(ordinal_dawid_skene).parameters[name].default for name in ORDINAL_PARAMS
+}
 MIN_ROW_SUPPORT = 1.0  # expected tasks per true grade below which a confusion row is not estimated
 TIE_TOLERANCE = 1e-9
 
@@ -93,6 +108,9 @@ class AggregationResult:
     n_labels: int
     duration_s: float  # wall time of the whole call, fit and reindexing
     versions: dict[str, str] = field(default_factory=dict)  # libraries that produced the run
+    # The degeneracy guard's verdict (consensus.guard): tripped, reason in words, figures, and
+    # "requested" = the aggregator asked for when these labels come from a fallback.
+    guard: dict[str, Any] = field(default_factory=dict)
 
     @property
     def posteriors(self) -> dict[Hashable, NDArray[np.float64]]:
@@ -122,8 +140,10 @@ def aggregate(
         raise ValueError("n_grades must be at least 2")
     data = _validated(labels, n_grades)
     gold_map = _validated_gold(gold, n_grades)
-    if aggregator == "DawidSkene":
-        return _aggregate_dawid_skene(data, gold_map, n_grades, params, min_labels_per_reader, started)
+    if aggregator in ("DawidSkene", "OrdinalDawidSkene"):
+        result = _aggregate_dawid_skene(data, gold_map, n_grades, params, min_labels_per_reader, started, aggregator)
+        result.guard = _guard(data, result)
+        return result
     model = _build(aggregator, params)
 
     probas = _fit(model, aggregator, data, gold_map) if len(data) else pd.DataFrame()
@@ -149,7 +169,7 @@ def aggregate(
 
     history = [float(x) for x in getattr(model, "loss_history_", []) or []]
     iterations, converged = _convergence(model, aggregator, history)
-    return AggregationResult(
+    result = AggregationResult(
         aggregator=aggregator,
         params=_effective_params(model),
         n_grades=n_grades,
@@ -170,6 +190,51 @@ def aggregate(
         duration_s=time.perf_counter() - started,
         versions={"crowd-kit": version("crowd-kit"), "pandas": pd.__version__, "numpy": np.__version__},
     )
+    result.guard = _guard(data, result)
+    return result
+
+
+def aggregate_guarded(
+    labels: pd.DataFrame,
+    *,
+    n_grades: int,
+    aggregator: str = DEFAULT_AGGREGATOR,
+    gold: Mapping[Hashable, int] | None = None,
+    params: Mapping[str, Any] | None = None,
+    min_labels_per_reader: int = 20,
+) -> AggregationResult:
+    """``aggregate``, and where its fit trips the degeneracy guard, the first sound fallback's labels.
+
+    The returned result says which aggregator made the labels (``aggregator``) and, in
+    ``guard``, that the requested one tripped (``tripped``, ``reason`` in words, ``requested``).
+    When every fallback trips too, majority vote's labels are returned, still marked tripped:
+    they are at least what the readers said.
+    """
+    kwargs = {"n_grades": n_grades, "gold": gold, "min_labels_per_reader": min_labels_per_reader}
+    first = aggregate(labels, aggregator=aggregator, params=params, **kwargs)
+    if not first.guard.get("tripped"):
+        return first
+    chosen = None
+    for name in FALLBACK_AGGREGATORS:
+        if name == aggregator:
+            continue
+        chosen = aggregate(labels, aggregator=name, **kwargs)
+        if not chosen.guard.get("tripped"):
+            break
+    if chosen is None:  # the request was the last fallback itself
+        chosen = first
+    chosen.guard = {
+        **chosen.guard,
+        "tripped": True,
+        "requested": aggregator,
+        "reason": (
+            f"The {aggregator} consensus looks degenerate: {first.guard['reason']} "
+            f"The labels come from {chosen.aggregator} instead."
+            if chosen is not first
+            else f"The {aggregator} consensus looks degenerate: {first.guard['reason']}"
+        ),
+    }
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -215,10 +280,13 @@ def _aggregate_dawid_skene(
     params: Mapping[str, Any] | None,
     min_labels_per_reader: int,
     started: float,
+    name: str = "DawidSkene",
 ) -> AggregationResult:
-    unknown = sorted(set(params or {}) - set(DS_PARAMS))
+    allowed, defaults = (ORDINAL_PARAMS, ORDINAL_DEFAULTS) if name == "OrdinalDawidSkene" else (DS_PARAMS, DS_DEFAULTS)
+    unknown = sorted(set(params or {}) - set(allowed))
     if unknown:
-        raise ValueError(f"bad parameters for DawidSkene: {', '.join(unknown)}; allowed: {', '.join(DS_PARAMS)}")
+        raise ValueError(f"bad parameters for {name}: {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    fit_fn = ordinal_dawid_skene if name == "OrdinalDawidSkene" else dawid_skene
     task_codes, task_index = pd.factorize(data["task"])  # first-appearance order, as pd.unique
     worker_codes, worker_index = pd.factorize(data["worker"])
     tasks: list[Hashable] = task_index.tolist()
@@ -228,7 +296,7 @@ def _aggregate_dawid_skene(
     gold = np.full(len(tasks), -1, dtype=np.int64)
     for task, grade in gold_map.items():
         gold[row[task]] = grade
-    fit = dawid_skene(
+    fit = fit_fn(
         task_codes, worker_codes, data["label"].to_numpy(np.int64),
         n_classes=n_grades, n_tasks=len(tasks), n_workers=len(worker_index), gold=gold, **(params or {}),
     )  # fmt: skip
@@ -242,8 +310,8 @@ def _aggregate_dawid_skene(
         confusion[worker] = m
     label_counts = {w: int(c) for w, c in zip(workers, counts)}
     return AggregationResult(
-        aggregator="DawidSkene",
-        params={**DS_DEFAULTS, **(params or {})},
+        aggregator=name,
+        params={**defaults, **(params or {})},
         n_grades=n_grades,
         tasks=tasks,
         posterior=fit.posteriors,
@@ -428,6 +496,26 @@ def _reader_confusion(
     for worker, m in out.items():
         m[support[worker] < MIN_ROW_SUPPORT] = uniform
     return out
+
+
+def _guard(data: pd.DataFrame, result: AggregationResult) -> dict[str, Any]:
+    """The degeneracy guard on one fit, on index arrays in the result's task order."""
+    if not len(data):
+        return {"tripped": False, "reason": "", "figures": {}}
+    # Both result paths list the labelled tasks in first-appearance order, then gold-only ones.
+    task = pd.factorize(data["task"])[0]
+    worker_codes, workers = pd.factorize(data["worker"])
+    consensus = np.fromiter(result.labels.values(), dtype=np.int64, count=len(result.tasks))
+    confusion = support = None
+    if result.reader_confusion:
+        keys = [_py(w) for w in workers]
+        confusion = np.stack([result.reader_confusion[k] for k in keys])
+        support = np.stack([result.reader_support[k] for k in keys])
+    verdict = degeneracy_check(
+        task, worker_codes, data["label"].to_numpy(np.int64), consensus,
+        n_classes=result.n_grades, confusion=confusion, support=support, reader_names=[str(w) for w in workers],
+    )  # fmt: skip
+    return {"tripped": verdict.tripped, "reason": verdict.reason, "figures": verdict.figures}
 
 
 def _py(value: Any) -> Hashable:

@@ -15,6 +15,7 @@ from annotation.exports import ScoreSourceUnavailable, ra2_sheet_export
 from annotation.models import Dimension, Project
 
 from . import agreement_report, selectors
+from .models import ConsensusRun
 from .serializers import AgreementReportSerializer
 
 
@@ -50,15 +51,35 @@ def consensus_long_csv(*, project: Project) -> str:
     """
     rows = selectors.consensus_long_rows(project=project)
     width = max((len(row.posterior) for row in rows), default=0)
-    header = ["patient", "timepoint", "side", "area", "dimension", "label", *(f"p{k}" for k in range(width)), "is_gold", "run"]
+    header = ["patient", "timepoint", "side", "area", "dimension", "label", *(f"p{k}" for k in range(width)), "is_gold",
+              "run", "aggregator", "unreliable"]  # fmt: skip
+    origin = _label_origin({row.run for row in rows})
     return _csv(
         header,
         (
             [r.patient, r.timepoint, r.side, r.area, r.dimension, r.label,
-             *(f"{p:.6g}" for p in r.posterior), *([""] * (width - len(r.posterior))), int(r.is_gold), r.run]
+             *(f"{p:.6g}" for p in r.posterior), *([""] * (width - len(r.posterior))), int(r.is_gold), r.run,
+             *origin[(r.run, "foot" if r.side.endswith("F") else "hand")]]
             for r in rows
         ),
     )  # fmt: skip
+
+
+def _label_origin(run_ids: set[int]) -> dict[tuple[int, str], tuple[str, int]]:
+    """(run, body part) -> (aggregator that made the labels, 1 if the guard tripped on that part's fit).
+
+    Where the requested aggregator's fit of a grade grid looked degenerate, that part's labels come
+    from a fallback, recorded per part on the run (``labels_from``, ``unreliable``).
+    """
+    out: dict[tuple[int, str], tuple[str, int]] = {}
+    for run in ConsensusRun.objects.filter(pk__in=run_ids).only("pk", "aggregator", "unreliable", "parts"):
+        for body_part in ("hand", "foot"):
+            out[(run.pk, body_part)] = (run.aggregator, int(run.unreliable))
+        for part in run.parts or []:
+            out[(run.pk, part.get("body_part"))] = (
+                part.get("labels_from") or run.aggregator, int(bool(part.get("unreliable", False)))
+            )
+    return out
 
 
 def consensus_ra2_csv(*, project: Project, timepoint: str = "baseline") -> str:

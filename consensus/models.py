@@ -6,7 +6,7 @@ from django.db import models
 
 from annotation.models import Dimension, JointArea, Project, Radiograph
 
-from .aggregation import AGGREGATORS
+from .aggregation import AGGREGATORS, DEFAULT_AGGREGATOR
 
 
 class ConsensusSettings(models.Model):
@@ -22,7 +22,7 @@ class ConsensusSettings(models.Model):
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="consensus_settings")
     auto_recompute = models.BooleanField(default=True, help_text="Recompute after reader submissions.")
-    aggregator = models.CharField(max_length=32, default="DawidSkene", choices=[(name, name) for name in AGGREGATORS])
+    aggregator = models.CharField(max_length=32, default=DEFAULT_AGGREGATOR, choices=[(name, name) for name in AGGREGATORS])
     delay_seconds = models.PositiveIntegerField(
         default=30, help_text="Quiet time after the last submission before the consensus is recomputed."
     )
@@ -96,6 +96,10 @@ class ConsensusRun(models.Model):
     parts = models.JSONField(default=list, blank=True)
     comparison = models.JSONField(default=dict, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
+    # The degeneracy guard (consensus.guard) tripped on the requested aggregator's fit of some
+    # grade grid; the reason says why in words and which aggregator made the stored labels instead.
+    unreliable = models.BooleanField(default=False, help_text="The requested fit looked degenerate; see the reason.")
+    unreliable_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -91,7 +91,8 @@ class ConsensusRunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "dimension", "version", "aggregator", "params", "status", "error", "trigger", "requested_by",
             "n_tasks", "n_readers", "n_labels", "n_gold", "iterations", "converged", "duration_s",
-            "few_label_readers", "includes_model", "parts", "library_versions", "created_at",
+            "few_label_readers", "includes_model", "parts", "library_versions", "unreliable", "unreliable_reason",
+            "created_at",
         ]
 
 

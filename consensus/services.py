@@ -24,7 +24,7 @@ from django.db.models import F
 from annotation.models import JointArea, Project, Radiograph
 from scoring.jsonable import jsonable
 
-from .aggregation import AGGREGATORS, AggregationResult, aggregate, compare_aggregators
+from .aggregation import AGGREGATORS, DEFAULT_AGGREGATOR, AggregationResult, aggregate, aggregate_guarded, compare_aggregators
 from .arrays import ExtraLabels, LabelArrays, label_arrays_collect, reader_of_worker
 from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings, ReaderEstimate
 from .signals import consensus_run_stored
@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 # Aggregators re-run beside the chosen one to show how much the choice matters. GLAD and MACE are
 # left out of the automatic comparison: on a few thousand tasks they take seconds each, on every
 # recompute; `manage.py compute_consensus --compare` can still ask for them.
-COMPARED_AGGREGATORS: tuple[str, ...] = ("DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene")
+_PART_NAMES = {"hand": "Hands", "foot": "Feet"}
+COMPARED_AGGREGATORS: tuple[str, ...] = ("OrdinalDawidSkene", "DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene")
 
 
 # Above this many grades the automatic comparison is skipped: crowd-kit's OneCoinDawidSkene and
@@ -70,7 +71,7 @@ def consensus_compute(
     *,
     project: Project,
     dimension: str,
-    aggregator: str = "DawidSkene",
+    aggregator: str = DEFAULT_AGGREGATOR,
     params: Mapping[str, Any] | None = None,
     trigger: str = ConsensusRun.Trigger.COMMAND,
     requested_by: AbstractBaseUser | None = None,
@@ -117,7 +118,8 @@ def consensus_compute(
         for part in parts.values():
             frame = part.frame()
             n_grades = part.max_grade + 1
-            result = aggregate(frame, n_grades=n_grades, aggregator=aggregator, gold=part.gold, params=params)
+            # The degeneracy guard runs on every fit; a grid whose fit trips it stores a fallback's labels.
+            result = aggregate_guarded(frame, n_grades=n_grades, aggregator=aggregator, gold=part.gold, params=params)
             clock.lap("fit")
             comparison = _compare(frame, n_grades, result, part.gold, compare_with) if len(frame) and compare else {}
             clock.lap("compare")
@@ -175,6 +177,7 @@ def _run_store(*, base: dict, fitted: list[_PartResult], duration_s: float, comp
             label_counts[worker] += count
     iterations = [r.iterations for r in results if r.iterations is not None]
     converged = [r.converged for r in results if r.converged is not None]
+    tripped = [item for item in fitted if item.result.guard.get("tripped")]
     run = ConsensusRun.objects.create(
         **{**base, "params": jsonable(results[0].params) if results else base["params"]},
         version=version,
@@ -196,9 +199,18 @@ def _run_store(*, base: dict, fitted: list[_PartResult], duration_s: float, comp
                 "n_gold": len(item.result.gold_tasks),
                 "iterations": item.result.iterations,
                 "converged": item.result.converged,
+                "labels_from": item.result.aggregator,
+                "unreliable": bool(item.result.guard.get("tripped")),
+                "guard": jsonable(item.result.guard.get("figures", {})),
             }
             for item in fitted
         ],
+        unreliable=bool(tripped),
+        unreliable_reason=" ".join(
+            f"{_PART_NAMES.get(item.part.body_part, item.part.body_part)} (0-{item.part.max_grade}): "
+            f"{item.result.guard['reason']}"
+            for item in tripped
+        ),
         comparison={"skipped": comparison_skipped} if comparison_skipped else _comparison_summary(fitted),
         library_versions=results[0].versions if results else {},
     )

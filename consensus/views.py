@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from annotation.models import Dimension, Project
 
 from . import agreement_report, recompute, selectors, services
-from .aggregation import AGGREGATORS
+from .aggregation import AGGREGATORS, DEFAULT_AGGREGATOR
 from .heatmap import heatmap_svg
 from .models import ConsensusRun
 from .serializers import AdjudicationCreateSerializer, RecomputeSerializer
@@ -113,6 +113,7 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         ],
         "adjudications": selectors.adjudicated_label_list(project=project)[:10],
         "aggregators": AGGREGATORS,
+        "default_aggregator": DEFAULT_AGGREGATOR,
         "model_readers": sorted(model_readers),
     }
     return render(request, "consensus/dashboard.html", context)

@@ -399,3 +399,98 @@ def confusion_mad(estimated: Mapping[object, ArrayLike], true: Mapping[object, A
     """Mean absolute difference over every cell of the readers' estimated and true matrices."""
     diffs = [np.abs(np.asarray(estimated[r], float) - np.asarray(true[r], float)).ravel() for r in true if r in estimated]
     return float(np.concatenate(diffs).mean()) if diffs else float("nan")
+
+
+# --------------------------------------------------------------------------- hard scenarios
+
+# Grade frequencies of foot erosion (0-10): most areas undamaged, the upper half of the grid rare.
+FOOT_EROSION_PREVALENCE = (0.46, 0.16, 0.1, 0.07, 0.055, 0.045, 0.035, 0.025, 0.02, 0.015, 0.015)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One study design of the validation matrix: who reads what, and how readers go wrong."""
+
+    name: str
+    description: str
+    n_tasks: int
+    n_readers: int
+    per_task: int
+    prevalence: tuple[float, ...] = DEFAULT_PREVALENCE
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("default", "120 hand films x 16 erosion areas, 5 readers (accurate, severe, noisy, lenient), 3 per area", 1920, 5, 3),
+        Scenario("feet_small", "24 patients, both feet x 6 areas, feet erosion 0-10, 3 readers read everything", 288, 3, 3, FOOT_EROSION_PREVALENCE),
+        Scenario("visibility", "as default, but subtle lesions (grades 1-2) are often not seen by anyone: errors depend on the area", 1920, 5, 3),
+        Scenario("drift", "as default, one reader drifts from lenient (-0.6) to severe (+0.9) over the study", 1920, 5, 3),
+        Scenario("compressed", "as default, one reader never gives 4 or 5 (compressed scale)", 1920, 5, 3),
+        Scenario("careless", "as default, one reader is near-random (80 % lapses)", 1920, 5, 3),
+        Scenario("sparse", "10 readers, 2 per area (k-of-n), fewer areas per reader", 1920, 10, 2),
+        Scenario("large", "34,000 areas x 3 of 5 readers: 102,000 grades", 34000, 5, 3),
+    )
+}
+
+
+@dataclass
+class ScenarioStudy(LabelStudy):
+    """A `LabelStudy` of one scenario; ``confusion`` is the realised P(given | true) per reader.
+
+    Realised (labels counted against the truth, rows normalised; a row without areas keeps the
+    matrix it would have been drawn from) because under drift and visibility no single matrix
+    drew the labels, and the realised one is what an estimator can at best recover.
+    """
+
+    scenario: str = ""
+    n_grades: int = 6
+
+
+def scenario_simulate(name: str, *, seed: int, size: float = 1.0) -> ScenarioStudy:
+    """Draw the labels of scenario ``name``; ``size`` scales the number of areas (tests use 0.1-0.3)."""
+    try:
+        spec = SCENARIOS[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}") from None
+    rng = np.random.default_rng([seed, list(SCENARIOS).index(name)])
+    n_tasks = max(30 * spec.per_task, int(round(spec.n_tasks * size)))
+    K = len(spec.prevalence)
+    dims = {"scale": K - 1}
+    panel = make_reader_panel(seed, n=spec.n_readers, dimensions=dims)
+    matrices = np.stack([r.confusion["scale"] for r in panel])
+    p = np.asarray(spec.prevalence, dtype=float)
+    truth = rng.choice(K, size=n_tasks, p=p / p.sum())
+    readers = np.argsort(rng.random((n_tasks, spec.n_readers)), axis=1)[:, : spec.per_task]
+    readers.sort(axis=1)
+    task = np.repeat(np.arange(n_tasks), spec.per_task)
+    worker = readers.ravel().astype(np.int64)
+    true_of_label = truth[task]
+    visibility = None
+    if name == "visibility":
+        # A subtle lesion is missed by everyone who cannot see it: one visibility per area.
+        per_area = np.where(truth <= 2, rng.uniform(0.35, 1.0, n_tasks), rng.uniform(0.85, 1.0, n_tasks))
+        visibility = per_area[task]
+    if name == "compressed":
+        squeezed = matrices[1].copy()
+        squeezed[:, 3] += squeezed[:, 4:].sum(axis=1)
+        squeezed[:, 4:] = 0.0
+        matrices[1] = squeezed
+    if name == "careless":
+        matrices[2] = ordinal_confusion(K - 1, 0.65, 0.0, lapse=0.8)
+    label = draw_grades(true_of_label, matrices, rng, reader=worker, visibility=visibility)
+    if name == "drift":
+        # Reader 0's bias moves linearly with the area's place in the study, in ten steps.
+        mine = np.flatnonzero(worker == 0)
+        phase = task[mine] * 10 // n_tasks
+        for step in range(10):
+            at = mine[phase == step]
+            shifted = ordinal_confusion(K - 1, 0.45, -0.6 + 1.5 * step / 9, lapse=0.01)
+            label[at] = draw_grades(true_of_label[at], shifted, rng)
+    realised = np.zeros((spec.n_readers, K, K))
+    np.add.at(realised, (worker, true_of_label, label), 1.0)
+    totals = realised.sum(axis=2, keepdims=True)
+    realised = np.where(totals > 0, realised / np.maximum(totals, 1.0), matrices)
+    return ScenarioStudy(
+        task=task, worker=worker, label=label, truth=truth, confusion=realised, scenario=name, n_grades=K
+    )

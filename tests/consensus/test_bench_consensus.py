@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from annotation.models import Grade, GradeChange, Project
 from consensus import services
-from consensus.aggregation import aggregate
+from consensus.aggregation import DEFAULT_AGGREGATOR, aggregate
 from consensus.models import ConsensusLabel, ConsensusRun
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def test_bench_consensus_stores_the_labels_a_direct_aggregate_call_gives(schemes
         frame = pd.DataFrame(
             sorted(((r, a), f"reader:{reader}", v) for r, a, reader, v in rows), columns=["task", "worker", "label"]
         )
-        direct = aggregate(frame, n_grades=n_grades)
+        direct = aggregate(frame, n_grades=n_grades, aggregator=DEFAULT_AGGREGATOR)
         stored = {(r, a): (label, p) for r, a, label, p in run.labels.values_list("radiograph_id", "area_id", "label", "posterior")}
         assert {task: label for task, (label, _p) in stored.items()} == direct.labels
         np.testing.assert_allclose([stored[t][1] for t in direct.tasks], direct.posterior, rtol=0, atol=1e-12)
@@ -62,7 +62,7 @@ def test_the_comparison_is_skipped_and_recorded_above_the_limit(schemes) -> None
     assert run.comparison == {"skipped": "1056 grades, above the comparison limit of 500"}
     assert set(timings) == {"read_rows", "fit", "compare", "store"} and all(t >= 0 for t in timings.values())
     below = services.consensus_compute(project=project, dimension="erosion", compare_max_labels=None)
-    assert below.comparison["aggregators"] == ["DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene"]
+    assert below.comparison["aggregators"] == ["OrdinalDawidSkene", "DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene"]
 
 
 def test_labels_of_a_radiograph_deleted_before_the_store_are_dropped(schemes, monkeypatch) -> None:

@@ -213,6 +213,6 @@ def test_admin_lists_consensus_and_recomputes_a_project_on_request(client, alpha
         )
     assert response.status_code == 302
     assert sorted(ConsensusRun.objects.filter(trigger="admin").values_list("dimension", "version", "aggregator")) == [
-        ("erosion", 2, "DawidSkene"),
-        ("jsn", 2, "DawidSkene"),
+        ("erosion", 2, "OrdinalDawidSkene"),
+        ("jsn", 2, "OrdinalDawidSkene"),
     ]

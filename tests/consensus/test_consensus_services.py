@@ -10,7 +10,7 @@ import pytest
 
 from annotation.models import Assignment, Grade
 from consensus import arrays, selectors, services
-from consensus.aggregation import aggregate
+from consensus.aggregation import DEFAULT_AGGREGATOR, aggregate
 from consensus.models import AdjudicatedLabel, ConsensusLabel, ConsensusRun
 from scoring.jsonable import jsonable
 
@@ -34,7 +34,7 @@ def test_compute_stores_the_labels_and_posteriors_that_aggregate_returns(graded)
     assert run.status == ConsensusRun.Status.OK, run.error
     assert (run.version, run.n_tasks, run.n_readers, run.n_labels, run.n_gold) == (1, 20 * 16, 3, 20 * 16 * 3, 0)
     assert run.converged is True and run.iterations >= 1
-    expected = aggregate(labels_frame(graded.project, "erosion"), n_grades=6)
+    expected = aggregate(labels_frame(graded.project, "erosion"), n_grades=6, aggregator=DEFAULT_AGGREGATOR)
     stored = {f"{r}:{a}": (label, posterior) for r, a, label, posterior in ConsensusLabel.objects.filter(run=run).values_list("radiograph_id", "area_id", "label", "posterior")}
     assert {task: label for task, (label, _p) in stored.items()} == expected.labels
     for task, (_label, posterior) in stored.items():
@@ -125,14 +125,14 @@ def test_only_submitted_reads_enter_the_consensus(pair_read):
 def test_a_failing_fit_is_stored_as_a_failed_run_with_its_error_and_no_labels(pair_read):
     run = services.consensus_compute(project=pair_read.alpha, dimension="erosion", params={"no_such_parameter": 5})
     assert run.status == ConsensusRun.Status.FAILED
-    assert "bad parameters for DawidSkene" in run.error and "no_such_parameter" in run.error
+    assert "bad parameters for OrdinalDawidSkene" in run.error and "no_such_parameter" in run.error
     assert (run.version, run.labels.count()) == (1, 0)
     assert selectors.consensus_run_latest(project=pair_read.alpha, dimension="erosion") is None
     assert selectors.consensus_run_latest(project=pair_read.alpha, dimension="erosion", ok_only=False) == run
 
 
 def test_an_unknown_aggregator_is_refused_before_anything_is_stored(world):
-    with pytest.raises(services.ConsensusError, match="choose one of DawidSkene"):
+    with pytest.raises(services.ConsensusError, match="choose one of OrdinalDawidSkene, DawidSkene"):
         services.consensus_compute(project=world.alpha, dimension="erosion", aggregator="Median")
     assert not ConsensusRun.objects.exists()
 

@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug or id")
-        parser.add_argument("--aggregator", default=None, choices=AGGREGATORS, help="default: the project's setting (DawidSkene)")
+        parser.add_argument("--aggregator", default=None, choices=AGGREGATORS, help="default: the project's setting (OrdinalDawidSkene)")
         parser.add_argument("--dimension", choices=Dimension.values, default=None, help="default: every dimension")
         parser.add_argument("--params", default=None, help='aggregator parameters as JSON, e.g. \'{"n_iter": 200}\'')
         parser.add_argument(
