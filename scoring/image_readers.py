@@ -125,11 +125,13 @@ class ImageReader:
 
 # Archetypes of an image-aware panel. "careful" is the reference reader of the README.
 IMAGE_ARCHETYPES: dict[str, ImageReader] = {
-    "careful": ImageReader("careful", v50=0.25, slope=0.07, spread=0.3),
-    "severe": ImageReader("severe", v50=0.3, spread=0.35, bias=0.35),
-    "compressed": ImageReader("compressed", v50=0.3, spread=0.3, compress=0.7, bias=0.1),
-    "tired": ImageReader("tired", v50=0.35, spread=0.35, fatigue=0.6),
-    "careless": ImageReader("careless", v50=0.4, slope=0.1, spread=0.5, mixup=0.03),
+    # Set on realistic phantoms (severity spread evenly) to the originating study's radiologists:
+    # about 0.72 (erosion) and 0.78 (JSN) balanced accuracy, 0.98 within-one against truth.
+    "careful": ImageReader("careful", v50=0.3, slope=0.07, spread=0.4),
+    "severe": ImageReader("severe", v50=0.3, spread=0.45, bias=0.35),
+    "compressed": ImageReader("compressed", v50=0.3, spread=0.4, compress=0.7, bias=0.1),
+    "tired": ImageReader("tired", v50=0.35, spread=0.45, fatigue=0.6),
+    "careless": ImageReader("careless", v50=0.4, slope=0.1, spread=0.6, mixup=0.03),
 }
 
 

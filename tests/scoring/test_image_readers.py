@@ -28,7 +28,7 @@ def test_miss_probability_is_one_half_at_the_readers_threshold():
 
 def test_a_fully_visible_undamaged_joint_is_read_as_undamaged_by_a_careful_reader():
     given = IMAGE_ARCHETYPES["careful"].grade(np.zeros((5000, 4), int), np.ones((5000, 4)), 5, 0)
-    assert np.mean(given == 0) > 0.9
+    assert np.mean(given == 0) > 0.85
 
 
 def test_a_severe_reader_over_calls_and_a_compressed_reader_avoids_the_ends_of_the_scale():
