@@ -133,7 +133,7 @@ class Phantom:
     bones: dict[str, "Bone"] = field(repr=False, default_factory=dict)
     distractors: dict[str, object] = field(default_factory=dict)
     # With the grades, these regenerate the film: generate_hand(seed, laterality, grades,
-    # config, hand_size=hand_size) gives the same bytes.
+    # config, hand_size=hand_size, patient_traits=patient_traits) gives the same bytes.
     seed: int | None = None
     hand_size: float = 1.0
     config: PhantomConfig | None = None
@@ -141,6 +141,7 @@ class Phantom:
     # mode; empty otherwise), and per erosion area the removed-bone pixels as
     # (row0, col0, boolean crop) pieces: see `lesion_mask`.
     visibility: dict[str, dict[str, float]] = field(default_factory=dict)
+    patient_traits: dict[str, float] | None = None  # realistic mode: what both hands share
     lesion_masks: dict[str, list[tuple[int, int, np.ndarray]]] = field(repr=False, default_factory=dict)
 
     def lesion_mask(self, name: str) -> np.ndarray:
@@ -180,7 +181,7 @@ class Phantom:
                 k: [round(j.axis[0], 5), round(j.axis[1], 5)] for k, j in self.joints.items()
             },
             "distractors": self.distractors,
-        } | ({"visibility": self.visibility} if self.visibility else {})
+        } | ({"visibility": self.visibility, "patient_traits": self.patient_traits} if self.visibility else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -1368,6 +1369,8 @@ def generate_hand(
         from . import realistic
 
         # Drawn after every stream of the simple mode, so that mode's films stay byte-identical.
+        if isinstance(patient_traits, dict):
+            patient_traits = realistic.PatientTraits(**patient_traits)
         traits = realistic.draw_hand_traits(
             np.random.default_rng(int(rng.integers(0, 2**63 - 1))), patient_traits, final, list(_normal_gaps({}))
         )
@@ -1566,6 +1569,7 @@ def generate_hand(
         config=cfg,
         visibility=seen,
         lesion_masks=lesion_masks,
+        patient_traits=asdict(traits.patient) if traits is not None else None,
     )
 
 
