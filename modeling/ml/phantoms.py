@@ -97,8 +97,9 @@ class PhantomConfig:
     ring_probability: float = 0.15
     marker_probability: float = 0.85
     collimation_probability: float = 0.35
-    # "simple": one fixed look per grade (fast tests); "realistic": see modeling.ml.realistic.
-    mode: str = "simple"
+    # "realistic" (see modeling.ml.realistic): grades hard to see, as on films; "simple": each
+    # grade one fixed, measurable look, byte-identical to the generator before the realistic mode.
+    mode: str = "realistic"
 
     @property
     def nominal_spacing_mm(self) -> float:
