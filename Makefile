@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

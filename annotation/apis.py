@@ -4,7 +4,6 @@ from __future__ import annotations
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +11,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import ingestion, selectors, services
-from .models import Assignment, Project, Radiograph
+from .models import Radiograph
 from .serializers import (
     AreaSerializer,
     AssignmentSubmitSerializer,
@@ -39,21 +38,6 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
-def _project_or_404(request: Request, project_id: int) -> Project:
-    project = selectors.project_list_visible(user=request.user).filter(pk=project_id).first()
-    if project is None:
-        raise Http404("No such project.")
-    return project
-
-
-def _assignment_or_404(request: Request, assignment_id: int) -> Assignment:
-    # Another reader's assignment answers exactly like a missing one: its existence is not revealed.
-    assignment = selectors.assignment_get_for_reader(user=request.user, assignment_id=assignment_id)
-    if assignment is None:
-        raise Http404("No such assignment.")
-    return assignment
-
-
 def _areas_by_code(radiograph: Radiograph) -> dict:
     return {area.code: area for area in selectors.area_list_for(radiograph=radiograph)}
 
@@ -69,7 +53,7 @@ class ProjectListApi(APIView):
 class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectSerializer)
     def get(self, request: Request, project_id: int) -> Response:
-        project = _project_or_404(request, project_id)
+        project = selectors.project_get_visible(user=request.user, project_id=project_id)
         roles = {project.pk: selectors.project_role(user=request.user, project=project)}
         return Response(ProjectSerializer(project, context={"roles": roles}).data)
 
@@ -82,7 +66,7 @@ class WorklistApi(APIView):
         )
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = _project_or_404(request, project_id)
+        project = selectors.project_get_visible(user=request.user, project_id=project_id)
         assignments = selectors.assignment_list_for_reader(user=request.user, project=project)
         return Response(
             {
@@ -95,7 +79,7 @@ class WorklistApi(APIView):
 class WorklistNextApi(APIView):
     @extend_schema(responses={200: AssignmentSummarySerializer, 204: None})
     def get(self, request: Request, project_id: int) -> Response:
-        project = _project_or_404(request, project_id)
+        project = selectors.project_get_visible(user=request.user, project_id=project_id)
         assignment = selectors.assignment_next(user=request.user, project=project)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -107,9 +91,9 @@ class ProjectAssignmentListApi(APIView):
 
     @extend_schema(responses=LeadAssignmentSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = _project_or_404(request, project_id)
-        if not selectors.project_list_led(user=request.user).filter(pk=project.pk).exists():
-            raise PermissionDenied("Only the project's leads see every reader's assignments.")
+        project = selectors.project_get_led(
+            user=request.user, project_id=project_id, readers_message="Only the project's leads see every reader's assignments."
+        )
         assignments = selectors.assignment_list_for_lead(user=request.user, project=project)
         return Response(LeadAssignmentSerializer(assignments, many=True).data)
 
@@ -127,7 +111,7 @@ class AssignmentDetailApi(APIView):
         )
     )
     def get(self, request: Request, assignment_id: int) -> Response:
-        assignment = _assignment_or_404(request, assignment_id)
+        assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
         radiograph = assignment.radiograph
         return Response(
             {
@@ -145,7 +129,7 @@ class GradeBulkSaveApi(APIView):
         responses={200: inline_serializer("SavedGrades", {"grades": OwnGradeSerializer(many=True)}), 409: None},
     )
     def put(self, request: Request, assignment_id: int) -> Response:
-        assignment = _assignment_or_404(request, assignment_id)
+        assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
         serializer = GradeBulkSaveSerializer(
             data=request.data, context={"assignment": assignment, "areas": _areas_by_code(assignment.radiograph)}
         )
@@ -166,7 +150,7 @@ class GradeBulkSaveApi(APIView):
 class AssignmentSubmitApi(APIView):
     @extend_schema(request=AssignmentSubmitSerializer, responses=AssignmentSummarySerializer)
     def post(self, request: Request, assignment_id: int) -> Response:
-        assignment = _assignment_or_404(request, assignment_id)
+        assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
         serializer = AssignmentSubmitSerializer(
             data=request.data, context={"assignment": assignment, "areas": _areas_by_code(assignment.radiograph)}
         )
@@ -239,7 +223,7 @@ class AssignmentSuggestionsApi(APIView):
         )
     )
     def get(self, request: Request, assignment_id: int) -> Response:
-        assignment = _assignment_or_404(request, assignment_id)
+        assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
         return Response(selectors.suggestion_set_for(assignment=assignment))
 
 
@@ -253,7 +237,7 @@ class AssignmentLandmarksApi(APIView):
     def put(self, request: Request, assignment_id: int) -> Response:
         from .models import Joint
 
-        assignment = _assignment_or_404(request, assignment_id)
+        assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
         radiograph = assignment.radiograph
         joints = {
             joint.name: joint
@@ -312,9 +296,9 @@ class RadiographUploadApi(APIView):
         responses={201: report_schema, 200: report_schema},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project = _project_or_404(request, project_id)
-        if not selectors.project_list_led(user=request.user).filter(pk=project.pk).exists():
-            raise PermissionDenied("Only the project's leads add radiographs.")
+        project = selectors.project_get_led(
+            user=request.user, project_id=project_id, readers_message="Only the project's leads add radiographs."
+        )
         serializer = RadiographUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         report = ingestion.radiographs_ingest(project=project, files=serializer.validated_data["prepared"])

@@ -21,7 +21,6 @@ from . import ra2
 from .ingestion import area_specs
 from .models import Assignment, Grade, Membership, Project
 from .ra2 import ScoreKey
-from .sources import view_code
 
 READER_PREFIX = "reader:"
 
@@ -40,10 +39,6 @@ _sources: dict[str, ScoreSource] = {}
 def score_source_register(*, name: str, source: ScoreSource | Callable[..., dict[ScoreKey, int]]) -> None:
     """Offer `source` under `name`; a registered name wins over a reader of the same name."""
     _sources[name] = source
-
-
-def score_source_names() -> list[str]:
-    return sorted(_sources)
 
 
 def scores_from_reader(*, project: Project, username: str, timepoint: str = "baseline") -> dict[ScoreKey, int]:
@@ -66,7 +61,7 @@ def scores_from_reader(*, project: Project, username: str, timepoint: str = "bas
     for grade in grades:
         radiograph = grade.assignment.radiograph
         patient = radiograph.visit.patient.pseudonym
-        side = view_code(body_part=radiograph.body_part, laterality=radiograph.laterality)
+        side = radiograph.side
         first = owner.setdefault((patient, side), radiograph.pk)
         if first != radiograph.pk:
             # The sheet has one cell per patient, side and joint: two films would silently collide.

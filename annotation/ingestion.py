@@ -30,7 +30,6 @@ from .sources import (
     file_prepare,
     max_file_bytes,
     target_from_filename,
-    view_code,
 )
 
 logger = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ def radiograph_ingest(*, project: Project, prepared: PreparedFile, mapping: dict
         status=IMPORTED,
         patient=target.patient,
         timepoint=target.timepoint,
-        side=view_code(body_part=target.body_part, laterality=target.laterality),
+        side=ra2.side_code(body_part=target.body_part, laterality=target.laterality),
         warnings=list(decoded.warnings),
     )
     if mapping is not None and decoded.identity.patient_id:
@@ -183,7 +182,7 @@ def _radiograph_with_pixels(project: Project, pixel_sha256: str) -> Radiograph |
 
 
 def _duplicate(outcome: FileOutcome, existing: Radiograph) -> FileOutcome:
-    stored_side = view_code(body_part=existing.body_part, laterality=existing.laterality)
+    stored_side = ra2.side_code(body_part=existing.body_part, laterality=existing.laterality)
     where = f"{existing.visit.patient.pseudonym}/{existing.visit.timepoint} {stored_side}"
     outcome.status, outcome.radiograph = SKIPPED, existing.pk
     outcome.reason = f"Already imported as radiograph #{existing.pk} ({where})."

@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from .ra2 import side_code
+
 
 class BodyPart(models.TextChoices):
     HAND = "hand", "Hand"
@@ -168,6 +170,11 @@ class Radiograph(models.Model):
 
     def __str__(self) -> str:
         return f"{self.visit} {self.laterality}{self.body_part}"
+
+    @property
+    def side(self) -> str:
+        """'LH', 'RH', 'LF' or 'RF' (RA2-DREAM's image suffix)."""
+        return side_code(body_part=self.body_part, laterality=self.laterality)
 
 
 class Landmark(models.Model):

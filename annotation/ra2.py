@@ -17,11 +17,18 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+# The side code of a radiograph (RA2-DREAM's image suffix) -> (body part, laterality). The one
+# place the code is spelled: file names, manifests, exports and the dashboards all use it.
 SIDES: dict[str, tuple[str, str]] = {"LH": ("hand", "L"), "RH": ("hand", "R"), "LF": ("foot", "L"), "RF": ("foot", "R")}
 PATIENT_COLUMN = "Patient_ID"
 TOTAL_COLUMNS = ("Overall_Tol", "Overall_erosion", "Overall_narrowing")
 
 ScoreKey = tuple[str, str, str]  # (Patient_ID, side such as "LH", area code such as "pip_E__2")
+
+
+def side_code(*, body_part: str, laterality: str) -> str:
+    """'LH', 'RH', 'LF' or 'RF': the inverse of `SIDES`."""
+    return f"{laterality}{'F' if body_part == 'foot' else 'H'}"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import Assignment, Grade, JointArea, Landmark, Membership, Project, Radiograph
 
@@ -44,16 +45,27 @@ def project_list_led(*, user: User) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user, memberships__role=Membership.Role.LEAD)
 
 
+def project_is_led(*, user: User, project: Project) -> bool:
+    """The one lead check: `user` leads `project` or is staff."""
+    return project_list_led(user=user).filter(pk=project.pk).exists()
+
+
+def project_get_visible(*, user: User, project_id: int) -> Project:
+    """The project if `user` may see it; Http404 otherwise, as if it did not exist."""
+    project = project_list_visible(user=user).filter(pk=project_id).select_related("scheme").first()
+    if project is None:
+        raise Http404(_("No such project."))
+    return project
+
+
 def project_get_led(*, user: User, project_id: int, readers_message: str) -> Project:
     """The project if `user` leads it (or is staff).
 
     Http404 when they cannot see it at all, PermissionDenied (403, with `readers_message`) when
     they only read in it: a reader learns the page exists but never its figures.
     """
-    project = project_list_visible(user=user).filter(pk=project_id).first()
-    if project is None:
-        raise Http404("No such project.")
-    if not project_list_led(user=user).filter(pk=project.pk).exists():
+    project = project_get_visible(user=user, project_id=project_id)
+    if not project_is_led(user=user, project=project):
         raise PermissionDenied(readers_message)
     return project
 
@@ -85,6 +97,15 @@ def assignment_get_for_reader(*, user: User, assignment_id: int) -> Assignment |
     return assignment_list_for_reader(user=user).filter(pk=assignment_id).first()
 
 
+def assignment_get_own(*, user: User, assignment_id: int) -> Assignment:
+    """The reader's own assignment; Http404 otherwise. Another reader's assignment answers exactly
+    like a missing one, so its existence is not revealed."""
+    assignment = assignment_get_for_reader(user=user, assignment_id=assignment_id)
+    if assignment is None:
+        raise Http404(_("No such assignment."))
+    return assignment
+
+
 def assignment_next(*, user: User, project: Project) -> Assignment | None:
     """Continue what is started first, then the highest-priority pending read."""
     open_reads = assignment_list_for_reader(user=user, project=project).exclude(
@@ -109,7 +130,7 @@ def assignment_progress(*, user: User, project: Project) -> dict[str, int]:
 
 
 def assignment_list_for_lead(*, user: User, project: Project) -> QuerySet[Assignment]:
-    if not project_list_led(user=user).filter(pk=project.pk).exists():
+    if not project_is_led(user=user, project=project):
         return Assignment.objects.none()
     return Assignment.objects.filter(radiograph__project=project).select_related("reader", "radiograph")
 
@@ -125,7 +146,7 @@ def grade_list_visible(*, user: User, radiograph: Radiograph) -> QuerySet[Grade]
     )
     if not user.is_authenticated:
         return Grade.objects.none()
-    if project_list_led(user=user).filter(pk=radiograph.project_id).exists():
+    if project_is_led(user=user, project=radiograph.project):
         return grades
     own = Assignment.objects.filter(reader=user, radiograph=radiograph)
     if not own.exists():

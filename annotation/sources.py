@@ -24,8 +24,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import PurePosixPath
 
 from .imaging import DecodedImage, image_decode, pseudonym_for
+from .ra2 import SIDES
 
-VIEWS: dict[str, tuple[str, str]] = {"LH": ("hand", "L"), "RH": ("hand", "R"), "LF": ("foot", "L"), "RF": ("foot", "R")}
 MANIFEST_COLUMNS = ("file", "patient", "timepoint", "laterality", "body_part")
 
 FILENAME_PATTERN = re.compile(
@@ -54,17 +54,12 @@ class FileTarget:
         )
 
 
-def view_code(*, body_part: str, laterality: str) -> str:
-    """'LH', 'RH', 'LF' or 'RF'."""
-    return f"{laterality}{'H' if body_part == 'hand' else 'F'}"
-
-
 def target_from_filename(name: str) -> FileTarget | None:
     """The target a file's name states by the pattern, or None if it does not follow it."""
     match = FILENAME_PATTERN.match(PurePosixPath(name.replace("\\", "/")).name)
     if match is None:
         return None
-    body_part, laterality = VIEWS[match["view"].upper()]
+    body_part, laterality = SIDES[match["view"].upper()]
     return FileTarget(
         patient=match["patient"], timepoint=match["timepoint"], laterality=laterality, body_part=body_part
     )
@@ -137,8 +132,8 @@ def _manifest_target(cells: dict[str, str], problems: list[str]) -> FileTarget:
         problems.append(f"body_part '{cells['body_part']}' must be hand or foot")
     laterality = None
     side = (cells.get("laterality") or "").upper()
-    if side in VIEWS:
-        view_part, laterality = VIEWS[side]
+    if side in SIDES:
+        view_part, laterality = SIDES[side]
         if body_part is not None and body_part != view_part:
             problems.append(f"laterality '{side}' is a {view_part} but body_part says {body_part}")
         body_part = view_part

@@ -15,16 +15,14 @@ from django.utils.html import format_html
 
 from annotation.models import Dimension, Project
 
-from . import selectors, services
+from . import recompute, selectors
 from .models import AdjudicatedLabel, ConsensusLabel, ConsensusProject, ConsensusRun, ConsensusSettings, ReaderEstimate
 
 
 def _recompute(modeladmin: admin.ModelAdmin, request: HttpRequest, projects: QuerySet[Project] | list[Project]) -> None:
     count = 0
     for project in projects:
-        services.consensus_recompute_request(
-            project=project, delay_seconds=0, trigger=ConsensusRun.Trigger.ADMIN, requested_by=request.user
-        )
+        recompute.consensus_recompute_now(project=project, trigger=ConsensusRun.Trigger.ADMIN, requested_by=request.user)
         count += 1
     modeladmin.message_user(request, f"Consensus recompute queued for {count} project(s).", messages.SUCCESS)
 

@@ -172,6 +172,12 @@ def aggregate(
     )
 
 
+@dataclass(frozen=True)
+class AggregatorComparison:
+    labels: dict[str, dict[Hashable, int]]  # aggregator -> its consensus grade per task
+    pairs: dict[tuple[str, str], int]  # (a, b) -> tasks whose grade differs between a and b
+
+
 def compare_aggregators(
     labels: pd.DataFrame,
     n_grades: int,
@@ -179,21 +185,27 @@ def compare_aggregators(
     *,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     gold: Mapping[Hashable, int] | None = None,
-) -> dict[tuple[str, str], int]:
-    """Number of tasks whose consensus grade differs between each pair of aggregators.
+    fitted: Mapping[str, Mapping[Hashable, int]] | None = None,
+) -> AggregatorComparison:
+    """Every aggregator's grades, and the number of tasks whose grade differs between each pair.
 
-    Keys are ``(a, b)`` in the order ``names`` lists them. A large count says the choice of
-    aggregator matters for this data and is worth a look before training on the labels.
+    ``fitted`` holds grades already computed (a run's own aggregator, with its parameters): they
+    are not fitted again and come first. Pairs are ``(a, b)`` in that order, then as ``names``
+    lists them. A large count says the choice of aggregator matters for this data and is worth a
+    look before training on the labels.
     """
     params = params or {}
-    results = {
-        name: aggregate(labels, n_grades=n_grades, aggregator=name, gold=gold, params=params.get(name)).labels
-        for name in names
-    }
-    return {
-        (a, b): sum(results[a][task] != results[b].get(task) for task in results[a])
-        for a, b in combinations(names, 2)
-    }
+    results = {name: dict(grades) for name, grades in (fitted or {}).items()}
+    for name in names:
+        if name not in results:
+            results[name] = aggregate(labels, n_grades=n_grades, aggregator=name, gold=gold, params=params.get(name)).labels
+    return AggregatorComparison(
+        labels=results,
+        pairs={
+            (a, b): sum(results[a][task] != results[b].get(task) for task in results[a])
+            for a, b in combinations(results, 2)
+        },
+    )
 
 
 def _aggregate_dawid_skene(

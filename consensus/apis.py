@@ -12,11 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import selectors as annotation_selectors
 from annotation.exports import ScoreSourceUnavailable
-from annotation.models import Dimension, Project
+from annotation.models import Dimension
 
-from . import exports, selectors, services
+from . import agreement_report, exports, recompute, selectors, services
 from .models import ConsensusRun
 from .serializers import (
     AdjudicatedLabelSerializer,
@@ -34,14 +33,6 @@ from .serializers import (
     ScaleSerializer,
 )
 
-LEADS_ONLY = "Consensus and agreement figures are shown to the project's leads only."
-
-
-def led_project_or_error(user, project_id: int) -> Project:
-    """The project if `user` leads it (or is staff); 404 if they cannot see it, 403 if a reader."""
-    return annotation_selectors.project_get_led(user=user, project_id=project_id, readers_message=LEADS_ONLY)
-
-
 class ConsensusSummaryApi(APIView):
     @extend_schema(
         responses=inline_serializer(
@@ -55,7 +46,7 @@ class ConsensusSummaryApi(APIView):
         )
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         latest = [
             run
             for dimension in Dimension.values
@@ -75,7 +66,7 @@ class ConsensusSummaryApi(APIView):
 class ConsensusRunListApi(APIView):
     @extend_schema(responses=ConsensusRunSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         runs = selectors.consensus_run_list(project=project).select_related("requested_by")[:200]
         return Response(ConsensusRunSerializer(runs, many=True).data)
 
@@ -86,7 +77,7 @@ class ConsensusLabelListApi(APIView):
         responses=inline_serializer("ConsensusLabels", {"run": ConsensusRunSerializer(allow_null=True), "labels": ConsensusLabelSerializer(many=True)}),
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         query = LabelQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         run = selectors.consensus_run_latest(project=project, dimension=query.validated_data["dimension"])
@@ -102,20 +93,20 @@ class AgreementApi(APIView):
         responses=AgreementReportSerializer,
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         query = ScaleQuerySerializer(
             data=request.query_params,
             context={"scales": selectors.scale_list(project=project), "groups": selectors.group_list(project=project)},
         )
         query.is_valid(raise_exception=True)
-        report = selectors.agreement_report(project=project, **query.validated_data)
+        report = agreement_report.agreement_report(project=project, **query.validated_data)
         return Response(AgreementReportSerializer(report).data)
 
 
 class AggregatorComparisonApi(APIView):
     @extend_schema(responses=AggregatorComparisonSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         return Response(AggregatorComparisonSerializer(selectors.aggregator_comparison(project=project), many=True).data)
 
 
@@ -125,7 +116,7 @@ class DisputedListApi(APIView):
         responses=DisputedItemSerializer(many=True),
     )
     def get(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         query = DimensionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         items = selectors.disputed_list(
@@ -137,12 +128,12 @@ class DisputedListApi(APIView):
 class AdjudicationListCreateApi(APIView):
     @extend_schema(responses=AdjudicatedLabelSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         return Response(AdjudicatedLabelSerializer(selectors.adjudicated_label_list(project=project)[:500], many=True).data)
 
     @extend_schema(request=AdjudicationCreateSerializer, responses={201: AdjudicatedLabelSerializer})
     def post(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         serializer = AdjudicationCreateSerializer(data=request.data, context={"project": project})
         serializer.is_valid(raise_exception=True)
         label = services.adjudicated_label_create(lead=request.user, **serializer.validated_data)
@@ -155,15 +146,11 @@ class RecomputeApi(APIView):
         responses={202: inline_serializer("RecomputeQueued", {"request": serializers.IntegerField()})},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         serializer = RecomputeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        seq = services.consensus_recompute_request(
-            project=project,
-            delay_seconds=0,
-            aggregator=serializer.validated_data.get("aggregator"),
-            trigger=ConsensusRun.Trigger.API,
-            requested_by=request.user,
+        seq = recompute.consensus_recompute_now(
+            project=project, aggregator=serializer.validated_data.get("aggregator"), trigger=ConsensusRun.Trigger.API, requested_by=request.user
         )
         return Response({"request": seq}, status=status.HTTP_202_ACCEPTED)
 
@@ -176,7 +163,7 @@ class ConsensusExportApi(APIView):
         responses={(200, "text/csv"): bytes, (200, "application/json"): bytes},
     )
     def get(self, request: Request, project_id: int, name: str) -> HttpResponse:
-        project = led_project_or_error(request.user, project_id)
+        project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
         if name not in exports.EXPORTS:
             raise Http404("No such export.")
         kwargs = {"timepoint": request.query_params.get("timepoint") or "baseline"} if name == "consensus-ra2.csv" else {}

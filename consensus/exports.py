@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from annotation.exports import ScoreSourceUnavailable, ra2_sheet_export
 from annotation.models import Dimension, Project
 
-from . import selectors
+from . import agreement_report, selectors
 from .serializers import AgreementReportSerializer
 
 
@@ -66,8 +66,8 @@ def consensus_ra2_csv(*, project: Project, timepoint: str = "baseline") -> str:
     return ra2_sheet_export(project=project, source="consensus", timepoint=timepoint)
 
 
-def agreement_reports(*, project: Project) -> list[selectors.AgreementReport]:
-    return [selectors.agreement_report(project=project, scale=scale) for scale in selectors.scale_list(project=project)]
+def agreement_reports(*, project: Project) -> list[agreement_report.AgreementReport]:
+    return [agreement_report.agreement_report(project=project, scale=scale) for scale in selectors.scale_list(project=project)]
 
 
 def agreement_json(*, project: Project) -> str:

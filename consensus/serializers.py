@@ -7,7 +7,7 @@ from annotation.models import Dimension, JointArea, Project, Radiograph
 
 from .aggregation import AGGREGATORS
 from .models import AdjudicatedLabel, ConsensusRun, ConsensusSettings
-from .selectors import Scale, side_code
+from .selectors import Scale
 
 # --------------------------------------------------------------------------- input
 
@@ -117,7 +117,8 @@ class ReaderAgreementSerializer(serializers.Serializer):
     is_model = serializers.BooleanField()
     n = serializers.IntegerField()
     weighted_accuracy = serializers.FloatField(allow_null=True)
-    within_one = serializers.FloatField(allow_null=True)
+    within_one = serializers.FloatField(allow_null=True, help_text="plain share within one grade of the consensus")
+    within_one_balanced = serializers.FloatField(allow_null=True, help_text="within-one averaged over consensus grades")
     kappa = serializers.FloatField(allow_null=True, help_text="quadratic weighted kappa against the consensus")
     confusion = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()), help_text="rows = consensus grade")
     confusion_normalised = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
@@ -215,7 +216,7 @@ class ConsensusLabelSerializer(serializers.Serializer):
     uncertainty = serializers.FloatField()
 
     def get_side(self, label) -> str:
-        return side_code(label.radiograph)
+        return label.radiograph.side
 
 
 class AdjudicatedLabelSerializer(serializers.ModelSerializer):
@@ -229,4 +230,4 @@ class AdjudicatedLabelSerializer(serializers.ModelSerializer):
         fields = ["id", "radiograph", "patient", "side", "area", "grade", "lead", "note", "created_at"]
 
     def get_side(self, label) -> str:
-        return side_code(label.radiograph)
+        return label.radiograph.side

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import recompute
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
@@ -14,7 +14,7 @@ def consensus_recompute_task(
     trigger: str = "submission",
     requested_by_id: int | None = None,
 ) -> str:
-    runs = services.consensus_recompute(
+    runs = recompute.consensus_recompute(
         project_id=project_id, seq=seq, aggregator=aggregator, trigger=trigger, requested_by_id=requested_by_id
     )
     if not runs:

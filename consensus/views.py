@@ -15,23 +15,15 @@ from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from annotation import selectors as annotation_selectors
 from annotation.models import Dimension, Project
 
-from . import selectors, services
+from . import agreement_report, recompute, selectors, services
 from .aggregation import AGGREGATORS
 from .heatmap import heatmap_svg
 from .models import ConsensusRun
 from .serializers import AdjudicationCreateSerializer, RecomputeSerializer
 
 QUEUE_LENGTH = 25
-
-
-def _led_project(request: HttpRequest, project_id: int) -> Project:
-    return annotation_selectors.project_get_led(
-        user=request.user, project_id=project_id,
-        readers_message="Consensus and agreement figures are shown to the project's leads only.",
-    )
 
 
 def _model_readers(project: Project) -> dict:
@@ -41,7 +33,7 @@ def _model_readers(project: Project) -> dict:
     return import_string(provider)(project=project) if provider else {}
 
 
-def _scale_figures(report: selectors.AgreementReport) -> dict:
+def _scale_figures(report: agreement_report.AgreementReport) -> dict:
     """The report plus its heatmaps, drawn once here so the template only places them."""
     scale = report.scale
     readers = [
@@ -85,7 +77,7 @@ def _scale_figures(report: selectors.AgreementReport) -> dict:
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _led_project(request, project_id)
+    project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
     groups = selectors.group_list(project=project)
     group = request.GET.get("group") or None
     if group not in groups:
@@ -104,7 +96,7 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         )
     model_readers = _model_readers(project)
     reports = [
-        selectors.agreement_report(project=project, scale=scale, group=group, extra_readers=model_readers)
+        agreement_report.agreement_report(project=project, scale=scale, group=group, extra_readers=model_readers)
         for scale in scales
     ]
     context = {
@@ -129,17 +121,13 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def agreement_recompute(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _led_project(request, project_id)
+    project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
     form = RecomputeSerializer(data=request.POST)
     if not form.is_valid():
         messages.error(request, f"Recompute refused: {form.errors}")
     else:
-        services.consensus_recompute_request(
-            project=project,
-            delay_seconds=0,
-            aggregator=form.validated_data.get("aggregator"),
-            trigger=ConsensusRun.Trigger.DASHBOARD,
-            requested_by=request.user,
+        recompute.consensus_recompute_now(
+            project=project, aggregator=form.validated_data.get("aggregator"), trigger=ConsensusRun.Trigger.DASHBOARD, requested_by=request.user
         )
         messages.success(request, "Recompute queued; reload the page in a moment to see the new run.")
     return redirect(reverse("consensus-dashboard", args=[project.pk]))
@@ -148,7 +136,7 @@ def agreement_recompute(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def agreement_adjudicate(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _led_project(request, project_id)
+    project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
     form = AdjudicationCreateSerializer(data=request.POST, context={"project": project})
     if not form.is_valid():
         problems = "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items())
@@ -158,6 +146,6 @@ def agreement_adjudicate(request: HttpRequest, project_id: int) -> HttpResponse:
     messages.success(
         request,
         f"Final grade {label.grade} saved for {label.area.code} of {label.radiograph.visit.patient.pseudonym} "
-        f"{selectors.side_code(label.radiograph)}; the next consensus run uses it as gold.",
+        f"{label.radiograph.side}; the next consensus run uses it as gold.",
     )
     return redirect(reverse("consensus-dashboard", args=[project.pk]) + "#queue")

@@ -6,13 +6,13 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from annotation import selectors
-from annotation.models import Assignment, Project
+from annotation.models import Assignment
 from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
 
 from .scoresheet import score_rows, short_label
@@ -37,24 +37,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html", {"projects": projects, "prefetch_images": prefetch})
 
 
-def _project_or_404(request: HttpRequest, project_id: int) -> Project:
-    project = selectors.project_list_visible(user=request.user).filter(pk=project_id).select_related("scheme").first()
-    if project is None:
-        raise Http404(_("No such project."))
-    return project
-
-
-def _assignment_or_404(request: HttpRequest, assignment_id: int) -> Assignment:
-    # Another reader's assignment answers exactly like a missing one, as in the API.
-    assignment = selectors.assignment_get_for_reader(user=request.user, assignment_id=assignment_id)
-    if assignment is None:
-        raise Http404(_("No such assignment."))
-    return assignment
-
-
 @login_required
 def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _project_or_404(request, project_id)
+    project = selectors.project_get_visible(user=request.user, project_id=project_id)
     assignments = selectors.assignment_list_for_reader(user=request.user, project=project).annotate(
         graded=Count("grades")
     )
@@ -79,7 +64,7 @@ def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def worklist_next(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _project_or_404(request, project_id)
+    project = selectors.project_get_visible(user=request.user, project_id=project_id)
     assignment = selectors.assignment_next(user=request.user, project=project)
     if assignment is None:
         messages.info(request, _("Nothing left to read in this project."))
@@ -89,7 +74,7 @@ def worklist_next(request: HttpRequest, project_id: int) -> HttpResponse:
 
 @login_required
 def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
-    assignment = _assignment_or_404(request, assignment_id)
+    assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
     radiograph = assignment.radiograph
     project = radiograph.project
     areas = list(selectors.area_list_for(radiograph=radiograph))
@@ -158,7 +143,7 @@ def _saved_table(assignment: Assignment) -> tuple[list[dict], dict[str, int]]:
 
 @login_required
 def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
-    assignment = _assignment_or_404(request, assignment_id)
+    assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
     radiograph = assignment.radiograph
     rows, totals = _saved_table(assignment)
     patient, timepoint = radiograph.visit.patient.pseudonym, radiograph.visit.timepoint
@@ -182,7 +167,7 @@ def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 @login_required
 def workspace_print(request: HttpRequest, assignment_id: int) -> HttpResponse:
-    assignment = _assignment_or_404(request, assignment_id)
+    assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
     rows, totals = _saved_table(assignment)
     return render(
         request,

@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from annotation.models import Project
 
-from . import services
+from . import promotion, ranking, services
 from .models import LearningPolicy, ModelVersion, Prediction, Suggestion, TrainingRun
 
 
@@ -109,8 +109,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to promote.", level=messages.ERROR)
             return
         try:
-            version = services.model_version_promote(version=queryset.get())
-        except services.NotPromotable as error:
+            version = promotion.model_version_promote(version=queryset.get())
+        except promotion.NotPromotable as error:
             self.message_user(request, str(error), level=messages.ERROR)
             return
         self.message_user(request, f"{version} now serves; suggestions are being computed (queue: inference).")
@@ -173,9 +173,9 @@ class LearningPolicyAdmin(admin.ModelAdmin):
     @admin.action(description="Re-rank the worklist now (from the active version's suggestions)")
     def rerank_now(self, request, queryset) -> None:
         for policy in queryset.select_related("project"):
-            ranking = services.worklist_rerank(project=policy.project)
+            ranked = ranking.worklist_rerank(project=policy.project)
             self.message_user(
                 request,
-                f"{policy.project.slug}: {ranking.assignments_ranked} pending reads re-ranked by {ranking.strategy}"
-                f" (version {ranking.model_version or 'none'}), {len(ranking.calibration)} calibration radiographs.",
+                f"{policy.project.slug}: {ranked.assignments_ranked} pending reads re-ranked by {ranked.strategy}"
+                f" (version {ranked.model_version or 'none'}), {len(ranked.calibration)} calibration radiographs.",
             )

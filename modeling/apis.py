@@ -8,16 +8,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.models import JointArea, Project
+from annotation.models import JointArea
 from annotation.selectors import radiograph_list_visible
 
-from . import selectors, services
+from . import promotion, selectors
 from .heatmaps import heatmap_png
 from .serializers import SuggestionAnalyticsSerializer, VersionQuerySerializer, VersionSummarySerializer
-
-def _led_project(request: Request, project_id: int) -> Project:
-    return selectors.project_led_for_model(user=request.user, project_id=project_id)
-
 
 class RadiographHeatmapApi(APIView):
     """Grad-CAM of the active version for one area, as a PNG with transparency."""
@@ -43,7 +39,7 @@ class ModelVersionListApi(APIView):
 
     @extend_schema(responses=VersionSummarySerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = _led_project(request, project_id)
+        project = selectors.project_led_for_model(user=request.user, project_id=project_id)
         return Response(VersionSummarySerializer(selectors.model_version_summaries(project=project), many=True).data)
 
 
@@ -52,10 +48,9 @@ class ModelVersionPromoteApi(APIView):
 
     @extend_schema(request=None, responses={200: VersionSummarySerializer, 409: None})
     def post(self, request: Request, project_id: int, number: int) -> Response:
-        version = selectors.model_version_for_lead(user=request.user, project_id=project_id, number=number)
         try:
-            services.model_version_promote(version=version)
-        except services.NotPromotable as error:
+            version = promotion.model_version_promote_by_lead(user=request.user, project_id=project_id, number=number)
+        except promotion.NotPromotable as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         summary = next(s for s in selectors.model_version_summaries(project=version.project) if s.version.pk == version.pk)
         return Response(VersionSummarySerializer(summary).data)
@@ -66,7 +61,7 @@ class SuggestionAnalyticsApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("version", int)], responses=SuggestionAnalyticsSerializer)
     def get(self, request: Request, project_id: int) -> Response:
-        project = _led_project(request, project_id)
+        project = selectors.project_led_for_model(user=request.user, project_id=project_id)
         query = VersionQuerySerializer(data=request.query_params, context={"project": project})
         query.is_valid(raise_exception=True)
         report = selectors.suggestion_analytics(project=project, model_version=query.validated_data.get("version"))

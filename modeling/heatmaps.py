@@ -12,7 +12,8 @@ from PIL import Image
 from annotation.models import JointArea, Radiograph
 
 from .models import ModelVersion, Prediction
-from .services import model_version_checkpoint, radiograph_pixels
+from .samples import radiograph_pixels
+from .selectors import model_version_checkpoint
 
 # The overlay is stretched over the film by the browser; a quarter of the side is plenty for a
 # smooth map and keeps the file small.

@@ -291,3 +291,11 @@ def heatmap_url(*, radiograph_id: int, area_code: str) -> str:
     from django.urls import reverse
 
     return reverse("api-radiograph-heatmap", args=[radiograph_id, area_code])
+
+
+def model_version_checkpoint(*, version: ModelVersion) -> dict:
+    """The version's checkpoint dict, read from the media storage (local disk or shared volume)."""
+    from modeling.ml.train import checkpoint_from_bytes
+
+    with version.checkpoint.open("rb") as handle:
+        return checkpoint_from_bytes(handle.read())

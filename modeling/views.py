@@ -11,19 +11,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from annotation.models import Project
 
-from . import selectors, services
+from . import promotion, selectors
 from .serializers import VersionQuerySerializer
-
-def _led_project(request: HttpRequest, project_id: int) -> Project:
-    return selectors.project_led_for_model(user=request.user, project_id=project_id)
-
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def model_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = _led_project(request, project_id)
+    project = selectors.project_led_for_model(user=request.user, project_id=project_id)
     query = VersionQuerySerializer(data=request.GET, context={"project": project})
     # An unknown or malformed ?version= shows every version's suggestions rather than an error page.
     chosen = query.validated_data.get("version") if query.is_valid() else None
@@ -44,10 +39,9 @@ def model_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def model_version_promote(request: HttpRequest, project_id: int, number: int) -> HttpResponse:
-    version = selectors.model_version_for_lead(user=request.user, project_id=project_id, number=number)
     try:
-        services.model_version_promote(version=version)
-    except services.NotPromotable as error:
+        promotion.model_version_promote_by_lead(user=request.user, project_id=project_id, number=number)
+    except promotion.NotPromotable as error:
         messages.error(request, str(error))
     else:
         messages.success(request, f"Version {number} now serves; suggestions are being computed and the worklist will be re-ranked.")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Any, TypeVar
 
 import numpy as np
@@ -185,34 +184,6 @@ def grade_report(truth: ArrayLike, given: ArrayLike, n_grades: int) -> dict[str,
         "qwk": quadratic_weighted_kappa(t, g, n_grades),
         "confusion": confusion_matrix(t, g, n_grades).tolist(),
     }
-
-
-def pairwise_kappa(
-    ratings: ArrayLike,
-    n_grades: int,
-    readers: Sequence[Hashable] | None = None,
-    *,
-    min_shared: int = 2,
-) -> dict[tuple[Hashable, Hashable], float]:
-    """Quadratic weighted kappa for every reader pair on the units both graded.
-
-    ``ratings`` is ``readers x units`` with NaN gaps. Pairs sharing fewer than ``min_shared``
-    units get NaN: a kappa from one shared joint is noise, and NaN keeps the pair visible.
-    """
-    m = np.asarray(ratings, dtype=float)
-    if m.ndim != 2:
-        raise ValueError("ratings must be a readers x units array")
-    names = list(readers) if readers is not None else list(range(m.shape[0]))
-    if len(names) != m.shape[0]:
-        raise ValueError("one reader name per row is needed")
-    out: dict[tuple[Hashable, Hashable], float] = {}
-    for i, j in combinations(range(m.shape[0]), 2):
-        both = ~np.isnan(m[i]) & ~np.isnan(m[j])
-        if both.sum() < min_shared:
-            out[(names[i], names[j])] = float("nan")
-        else:
-            out[(names[i], names[j])] = quadratic_weighted_kappa(m[i, both], m[j, both], n_grades)
-    return out
 
 
 @dataclass(frozen=True)

@@ -136,11 +136,6 @@ def mutual_information(samples: np.ndarray, n_grades: np.ndarray | None = None) 
     return np.clip(mi / _log_grades(mean, n_grades), 0.0, 1.0)
 
 
-def rare_grade_probability(probs: np.ndarray, threshold: int = RARE_GRADE) -> np.ndarray:
-    """P(grade >= threshold)."""
-    return _as_probs(probs)[..., threshold:].sum(-1)
-
-
 def expected_relative_grade(probs: np.ndarray, n_grades: np.ndarray | None = None) -> np.ndarray:
     """E[G] / the area's maximum grade, in [0, 1]: how damaged the model expects the joint to be."""
     p = _as_probs(probs)

@@ -144,7 +144,7 @@ def test_gold_labels_steer_dawid_skene_and_override_every_aggregator() -> None:
     np.testing.assert_array_equal(mv.posteriors[0], [0, 1, 0])
     np.testing.assert_array_equal(mv.posteriors[7], [0.5, 0.5, 0])
 
-    assert compare_aggregators(data, 3, ["DawidSkene", "MajorityVote"], gold=gold) == {
+    assert compare_aggregators(data, 3, ["DawidSkene", "MajorityVote"], gold=gold).pairs == {
         ("DawidSkene", "MajorityVote"): 15
     }
 
@@ -181,7 +181,7 @@ def test_one_coin_confusion_is_built_from_each_readers_skill() -> None:
 
 def test_compare_aggregators_counts_no_change_on_unanimous_grades() -> None:
     rows = [(t, w, t % 4) for t in range(8) for w in "abc"]
-    assert compare_aggregators(frame(rows), 4, ["DawidSkene", "MajorityVote", "Wawa"]) == {
+    assert compare_aggregators(frame(rows), 4, ["DawidSkene", "MajorityVote", "Wawa"]).pairs == {
         ("DawidSkene", "MajorityVote"): 0,
         ("DawidSkene", "Wawa"): 0,
         ("MajorityVote", "Wawa"): 0,

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation.models import JointArea
-from consensus import services
+from consensus import recompute
 from consensus.models import ConsensusRun, ConsensusSettings
 from consensus.tasks import consensus_recompute_task
 
@@ -57,8 +57,8 @@ def test_two_quick_submissions_lead_to_one_recompute_after_the_quiet_time(world,
 
 def test_a_request_already_covered_by_a_later_compute_is_skipped(world, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        first = services.consensus_recompute_request(project=world.alpha)
-        services.consensus_recompute_request(project=world.alpha, delay_seconds=0)  # "recompute now"
+        first = recompute.consensus_recompute_request(project=world.alpha)
+        recompute.consensus_recompute_request(project=world.alpha, delay_seconds=0)  # "recompute now"
     assert [call["countdown"] for call in queued] == [30, 0]
     assert consensus_recompute_task.apply(kwargs=queued[1]["kwargs"]).get() == "erosion v1 ok, jsn v1 ok"
     # The delayed request comes due afterwards: the compute it asked for has already happened.
@@ -68,8 +68,8 @@ def test_a_request_already_covered_by_a_later_compute_is_skipped(world, queued, 
 
 def test_a_superseded_request_still_computes_when_the_project_waited_too_long(world, queued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.consensus_recompute_request(project=world.alpha)
-        services.consensus_recompute_request(project=world.alpha)
+        recompute.consensus_recompute_request(project=world.alpha)
+        recompute.consensus_recompute_request(project=world.alpha)
     ConsensusSettings.objects.filter(project=world.alpha).update(pending_since=timezone.now() - timedelta(minutes=11))
     # Submissions that never pause must not postpone the consensus forever (max wait 600 s).
     assert consensus_recompute_task.apply(kwargs=queued[0]["kwargs"]).get() == "erosion v1 ok, jsn v1 ok"
@@ -87,7 +87,7 @@ def test_a_failure_to_queue_the_recompute_does_not_fail_the_submission(world, mo
     def broken(**kwargs):
         raise RuntimeError("broker down")
 
-    monkeypatch.setattr(services, "consensus_recompute_after_submission", broken)
+    monkeypatch.setattr(recompute, "consensus_recompute_after_submission", broken)
     with django_capture_on_commit_callbacks(execute=True):
         grade_and_submit(world, "reader_a", world.a_own)
     world.a_own.refresh_from_db()

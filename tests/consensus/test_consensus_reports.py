@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotation.models import Visit
-from consensus import selectors, services
+from consensus import agreement_report, selectors, services
 from consensus.heatmap import colour_for, heatmap_svg
 from consensus.selectors import Scale
 
@@ -36,12 +36,13 @@ def test_agreement_report_sets_the_one_step_reader_apart(three_readers):
     world, _readers, _radiographs = three_readers
     services.consensus_compute(project=world.alpha, dimension="erosion", aggregator="MajorityVote", compare_with=())
 
-    report = selectors.agreement_report(project=world.alpha, scale=EROSION)
+    report = agreement_report.agreement_report(project=world.alpha, scale=EROSION)
 
     rows = {row.reader: row for row in report.readers}
     assert report.n_units == 4 * 16
     assert (rows["reader_a"].weighted_accuracy, rows["reader_a"].within_one, rows["reader_a"].kappa) == (1.0, 1.0, 1.0)
     assert rows["reader_c"].within_one == 1.0 and rows["reader_c"].weighted_accuracy < 0.2
+    assert rows["reader_c"].within_one_balanced == 1.0
     # reader_c's counts sit one column right of the diagonal, except where 5 is capped.
     confusion = rows["reader_c"].confusion
     assert sum(confusion[g][g + 1] for g in range(5)) + confusion[5][5] == 64
@@ -59,7 +60,7 @@ def test_agreement_report_sets_the_one_step_reader_apart(three_readers):
 def test_split_by_group_uses_only_that_groups_areas(three_readers):
     world, _readers, _radiographs = three_readers
     services.consensus_compute(project=world.alpha, dimension="erosion", aggregator="MajorityVote", compare_with=())
-    by_group = {g: selectors.agreement_report(project=world.alpha, scale=EROSION, group=g).n_units for g in selectors.group_list(project=world.alpha)}
+    by_group = {g: agreement_report.agreement_report(project=world.alpha, scale=EROSION, group=g).n_units for g in selectors.group_list(project=world.alpha)}
     assert by_group == {"pip": 4 * 4, "mcp": 4 * 6, "wrist": 4 * 6}
 
 
@@ -68,7 +69,7 @@ def test_a_pseudo_reader_joins_the_tables_but_not_reliability(three_readers):
     services.consensus_compute(project=world.alpha, dimension="erosion", aggregator="MajorityVote", compare_with=())
     model = {(r.pk, a.pk): 0 for r in radiographs for a in areas_of(world.alpha, dimension="erosion")}
 
-    report = selectors.agreement_report(project=world.alpha, scale=EROSION, extra_readers={"model v1": model})
+    report = agreement_report.agreement_report(project=world.alpha, scale=EROSION, extra_readers={"model v1": model})
 
     (row,) = [r for r in report.readers if r.is_model]
     assert (row.reader, row.reader_id, row.n) == ("model v1", None, 64)

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from annotation.models import Assignment, Grade
-from consensus import selectors, services
+from consensus import arrays, selectors, services
 from consensus.aggregation import aggregate
 from consensus.models import AdjudicatedLabel, ConsensusLabel, ConsensusRun
+from scoring.jsonable import jsonable
 
 from ..conftest import make_radiograph, make_user
 from .conftest import areas_of, grade_with_panel, submit_grades
@@ -108,8 +109,8 @@ def test_the_newest_adjudication_of_an_area_is_the_gold_one(world):
     lead = world.users["lead"]
     AdjudicatedLabel.objects.create(radiograph=radiograph, area=area, grade=1, lead=lead)
     AdjudicatedLabel.objects.create(radiograph=radiograph, area=area, grade=3, lead=lead)
-    assert services.adjudicated_gold(project=world.alpha, dimension="jsn") == {(radiograph.pk, area.pk): 3}
-    assert services.adjudicated_gold(project=world.alpha, dimension="erosion") == {}
+    assert arrays.adjudicated_gold(project=world.alpha, dimension="jsn") == {(radiograph.pk, area.pk): 3}
+    assert arrays.adjudicated_gold(project=world.alpha, dimension="erosion") == {}
 
 
 def test_only_submitted_reads_enter_the_consensus(pair_read):
@@ -165,4 +166,4 @@ def test_model_grades_join_the_fit_only_where_readers_graded_and_the_run_says_so
 
 def test_jsonable_gives_json_every_database_stores():
     value = {1: (np.float32(0.5), np.int64(3)), "scores": np.array([1.0, np.nan]), "inf": math.inf, "path": Path("a/b")}
-    assert services.jsonable(value) == {"1": [0.5, 3], "scores": [1.0, None], "inf": None, "path": "a/b"}
+    assert jsonable(value) == {"1": [0.5, 3], "scores": [1.0, None], "inf": None, "path": "a/b"}

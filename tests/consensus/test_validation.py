@@ -10,7 +10,7 @@ from crowdkit.aggregation import DawidSkene
 from django.core.management import call_command
 
 from annotation.models import Assignment, Grade, GradeChange, Project
-from consensus import services
+from consensus import studies
 from scoring.readers import confusion_mad
 from consensus.models import ConsensusRun
 from modeling.management.commands.validate_consensus import simulated_study, validation_slug
@@ -34,7 +34,7 @@ def test_the_simulated_design_is_sparse_and_balanced(study) -> None:
 def test_dawid_skene_beats_majority_vote_against_the_known_truth(schemes) -> None:
     # 80 films, two thirds of the command's default: with 40 the two are within noise of each other.
     larger = simulated_study(seed=3, radiographs=80, readers=5, per_radiograph=3)
-    figures = {row.dimension: row for row in services.consensus_validate(study=larger, slug="validation-test")}
+    figures = {row.dimension: row for row in studies.consensus_validate(study=larger, slug="validation-test")}
     for row in figures.values():
         assert row.accuracy["DawidSkene"] > row.accuracy["MajorityVote"]
         true = dict(enumerate(larger.confusion[row.dimension]))
@@ -47,7 +47,7 @@ def test_dawid_skene_beats_majority_vote_against_the_known_truth(schemes) -> Non
 
 
 def test_the_study_goes_through_saved_and_submitted_grades_with_history(schemes, study) -> None:
-    services.consensus_validate(study=study, slug="validation-test")
+    studies.consensus_validate(study=study, slug="validation-test")
     project = Project.objects.get(slug="validation-test")
     assert Assignment.objects.filter(radiograph__project=project, status=Assignment.Status.SUBMITTED).count() == 120
     grades = Grade.objects.filter(assignment__radiograph__project=project)
@@ -58,7 +58,7 @@ def test_the_study_goes_through_saved_and_submitted_grades_with_history(schemes,
 
 def test_the_stored_labels_equal_crowdkit_dawid_skene_at_a_fixed_number_of_iterations(schemes, study) -> None:
     fixed = {"max_iter": 15, "tol": None, "tol_posterior": None}
-    figures = services.consensus_validate(study=study, slug="validation-test", params=fixed)
+    figures = studies.consensus_validate(study=study, slug="validation-test", params=fixed)
     for row in figures:
         run = row.run
         assert run.aggregator == "DawidSkene" and run.iterations == 15 and run.converged is False

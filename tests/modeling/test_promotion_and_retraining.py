@@ -9,7 +9,7 @@ import pytest
 
 from annotation import services as annotation_services
 from annotation.models import Assignment, Membership, Radiograph
-from modeling import selectors, services, tasks
+from modeling import promotion, selectors, services, tasks
 from modeling.demo import demo_seed
 from modeling.ml.data import patient_split
 from modeling.ml.phantoms import PhantomConfig
@@ -56,7 +56,7 @@ def test_a_worse_version_waits_for_a_lead_and_a_better_one_is_promoted(seeded, m
         judged.append((version.number, [r.pk for r in radiographs]))
         return {"promotion_score": score_of[version.number]}
 
-    monkeypatch.setattr(services, "model_version_evaluate_on", fake_evaluate)
+    monkeypatch.setattr(promotion, "model_version_evaluate_on", fake_evaluate)
     with django_capture_on_commit_callbacks(execute=True):
         first = train(seeded, seed)
     assert first.status == ModelVersion.Status.ACTIVE
@@ -90,8 +90,7 @@ def test_the_margin_demands_a_clear_win_and_no_comparison_means_no_promotion(see
     with django_capture_on_commit_callbacks(execute=True):
         first = train(seeded, seed)
     LearningPolicy.objects.update_or_create(project=seeded, defaults={"promotion_margin": 0.05})
-    monkeypatch.setattr(
-        services, "model_version_evaluate_on",
+    monkeypatch.setattr(promotion, "model_version_evaluate_on",
         lambda *, version, radiographs: {"promotion_score": {1: 0.5}.get(version.number, 0.53)},
     )
     slightly_better = train(seeded, seed)
@@ -113,7 +112,7 @@ def test_evaluating_a_version_on_chosen_radiographs_gives_the_promotion_score(se
     seed = split_seed(seeded)
     version = train(seeded, seed, auto_promote=False)
     radiographs = list(seeded.radiographs.filter(status=Radiograph.Status.READ).select_related("visit"))
-    report = services.model_version_evaluate_on(version=version, radiographs=radiographs)
+    report = promotion.model_version_evaluate_on(version=version, radiographs=radiographs)
     assert report["hands"] == len(radiographs) == 6
     assert 0.0 <= report["promotion_score"] <= 1.0
     assert report["promotion_score"] == pytest.approx((report["erosion"]["weighted_accuracy"] + report["jsn"]["weighted_accuracy"]) / 2)

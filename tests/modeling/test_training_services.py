@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from annotation.models import Landmark, Radiograph
-from modeling import selectors, services
+from modeling import promotion, selectors, services
+from modeling.samples import training_samples
 from modeling.demo import demo_seed
 from modeling.ml.phantoms import PhantomConfig
 from modeling.models import ModelVersion, Suggestion, TrainingRun
@@ -38,7 +39,7 @@ def test_training_records_epochs_and_a_checkpoint_then_promotion_writes_suggesti
     assert version.checkpoint.name.endswith("v1.pt") and version.checkpoint.size > 1000
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_promote(version=version)
+        promotion.model_version_promote(version=version)
     still_read = Radiograph.objects.filter(project=seeded).exclude(status=Radiograph.Status.READ)
     assert still_read.count() == 2
     for radiograph in still_read:
@@ -56,22 +57,22 @@ def test_training_records_epochs_and_a_checkpoint_then_promotion_writes_suggesti
 def test_failed_training_keeps_the_active_version_serving(seeded, django_capture_on_commit_callbacks):
     good = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_promote(version=good)
+        promotion.model_version_promote(version=good)
     broken = services.model_version_request(project=seeded, epochs=1, config={**TINY, "grading": {"crop_size": -5}}, enqueue=False)
     failed = services.model_version_train(run_id=broken.pk)
     broken.refresh_from_db()
     assert failed.status == ModelVersion.Status.FAILED
     assert broken.status == TrainingRun.Status.FAILED and broken.error
     assert selectors.model_version_active(project=seeded) == good
-    with pytest.raises(services.NotPromotable):
-        services.model_version_promote(version=failed)
+    with pytest.raises(promotion.NotPromotable):
+        promotion.model_version_promote(version=failed)
 
 
 @pytest.mark.django_db
 def test_suggestion_off_projects_show_no_model_values(seeded, django_capture_on_commit_callbacks):
     version = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_promote(version=version)
+        promotion.model_version_promote(version=version)
     radiograph = Radiograph.objects.filter(project=seeded).exclude(status=Radiograph.Status.READ).first()
     assert selectors.suggestions_for_radiograph(radiograph=radiograph)[1]
     seeded.suggestions = "off"
@@ -85,8 +86,8 @@ def test_promotion_swaps_the_active_version(seeded, django_capture_on_commit_cal
     first = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
     second = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_promote(version=first)
-        services.model_version_promote(version=second)
+        promotion.model_version_promote(version=first)
+        promotion.model_version_promote(version=second)
     first.refresh_from_db()
     assert (first.status, selectors.model_version_active(project=seeded)) == (ModelVersion.Status.READY, second)
 
@@ -105,7 +106,7 @@ def test_workspace_endpoint_serves_the_active_versions_suggestions(seeded, djang
     assert client.get(url).json() == {"model_version": None, "suggestions": {}}
     version = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_promote(version=version)
+        promotion.model_version_promote(version=version)
     body = client.get(url).json()
     stored = {s.area.code: s.label for s in Suggestion.objects.filter(radiograph=assignment.radiograph, model_version=version)}
     assert body["model_version"] == "v1"
@@ -119,7 +120,7 @@ def test_training_learns_the_consensus_once_it_exists(seeded):
 
     runs = [consensus_compute(project=seeded, dimension=dimension) for dimension in ("erosion", "jsn")]
     assert all(run.status == ConsensusRun.Status.OK for run in runs)
-    samples, source, run_ids = services.training_samples(project=seeded)
+    samples, source, run_ids = training_samples(project=seeded)
     assert (source, run_ids) == (ModelVersion.LabelSource.CONSENSUS, [runs[0].pk, runs[1].pk])
     label = runs[0].labels.select_related("area").first()
     sample = next(s for s in samples if s["targets"] and label.area.code in s["targets"] and
@@ -141,7 +142,7 @@ def test_heatmap_is_a_transparent_overlay_for_the_selected_area_only_for_readers
 
     version = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_promote(version=version)
+        promotion.model_version_promote(version=version)
     assignment = Assignment.objects.filter(radiograph__project=seeded).exclude(radiograph__status=Radiograph.Status.READ).first()
     url = reverse("api-radiograph-heatmap", args=[assignment.radiograph_id, "mcp_J__2"])
     suggestions = client_for(assignment.reader).get(reverse("api-assignment-suggestions", args=[assignment.pk])).json()["suggestions"]

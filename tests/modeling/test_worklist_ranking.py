@@ -12,7 +12,8 @@ import pytest
 from annotation import services as annotation_services
 from annotation.models import Assignment, JointArea, Membership, Radiograph
 from consensus.models import AdjudicatedLabel
-from modeling import services
+from modeling import promotion, services
+from modeling.ranking import worklist_rerank
 from modeling.demo import demo_seed
 from modeling.ml import acquisition
 from modeling.ml.phantoms import PhantomConfig
@@ -81,7 +82,7 @@ def test_the_unsure_radiograph_comes_first_and_calibration_takes_every_tenth_pla
         radiograph.save(update_fields=["status"])
         AdjudicatedLabel.objects.create(radiograph=radiograph, area=area, grade=1)
 
-    ranking = services.worklist_rerank(project=project)
+    ranking = worklist_rerank(project=project)
 
     assert ranking.strategy == "rare_boost" and ranking.model_version == 1
     assert ranking.order[:2] == [radiographs[7].pk, radiographs[12].pk]
@@ -107,11 +108,11 @@ def test_the_calibration_rate_follows_the_policy_and_zero_turns_it_off(project, 
     gold = make_radiograph(project, "RATE-GOLD")
     Radiograph.objects.filter(pk=gold.pk).update(status=Radiograph.Status.READ)
     LearningPolicy.objects.create(project=project, calibration_every=3, calibration_radiograph_ids=[gold.pk])
-    services.worklist_rerank(project=project)
+    worklist_rerank(project=project)
     assert worklist(project, "ranker_1").index(gold.pk) == 2
 
     LearningPolicy.objects.filter(project=project).update(calibration_every=0)
-    ranking = services.worklist_rerank(project=project)
+    ranking = worklist_rerank(project=project)
     assert ranking.calibration == []
     # The calibration read already given stays in the list but no longer jumps the queue.
     assert worklist(project, "ranker_1") == [*ranking.order, gold.pk]
@@ -126,7 +127,7 @@ def test_both_hands_of_a_visit_are_read_together(project, active_version):
     suggest(active_version, right)
     suggest(active_version, other, {"pip_E__2": MILD["erosion"], "pip_E__3": MILD["erosion"]})
     assert left.visit_id == right.visit_id
-    ranking = services.worklist_rerank(project=project)
+    ranking = worklist_rerank(project=project)
     # The right hand is confident, yet it follows its left hand rather than the moderately unsure film.
     assert ranking.order == [left.pk, right.pk, other.pk]
     assert ranking.scores[other.pk] > ranking.scores[right.pk]
@@ -143,7 +144,7 @@ def test_a_new_radiograph_gets_the_projects_number_of_readers_and_started_reads_
     (read,) = annotation_services.assignments_create(radiograph=started, readers=[reader_1], priority=42.0)
     Assignment.objects.filter(pk=read.pk).update(status=Assignment.Status.IN_PROGRESS)
 
-    services.worklist_rerank(project=project)
+    worklist_rerank(project=project)
 
     assert set(new.assignments.values_list("reader__username", flat=True)) == {"ranker_1", "ranker_2"}
     read.refresh_from_db()
@@ -158,7 +159,7 @@ def test_a_radiograph_without_suggestions_sits_at_the_median(project, active_ver
     suggest(active_version, scored[1], {"pip_E__2": MILD["erosion"]})
     suggest(active_version, scored[2])
     unscored = make_radiograph(project, "MED-NONE")
-    ranking = services.worklist_rerank(project=project)
+    ranking = worklist_rerank(project=project)
     assert ranking.scores[unscored.pk] == pytest.approx(ranking.scores[scored[1].pk])
     # Equal scores: the earlier visit first.
     assert ranking.order == [scored[0].pk, scored[1].pk, unscored.pk, scored[2].pk]
@@ -170,12 +171,12 @@ def test_strategies_rank_differently_and_one_that_needs_the_network_is_refused(p
     suggest(active_version, near, {"pip_E__2": [0.5, 0.5, 0, 0, 0, 0]})
     suggest(active_version, far, {"pip_E__2": [0.55, 0, 0, 0, 0.45, 0]})
     # Entropy prefers the flatter 0-or-1 doubt; the ordinal spread prefers the 0-or-4 doubt.
-    assert services.worklist_rerank(project=project, strategy="entropy").order == [near.pk, far.pk]
-    assert services.worklist_rerank(project=project, strategy="expected_error").order == [far.pk, near.pk]
-    first = services.worklist_rerank(project=project, strategy="random").order
-    assert services.worklist_rerank(project=project, strategy="random").order == first
+    assert worklist_rerank(project=project, strategy="entropy").order == [near.pk, far.pk]
+    assert worklist_rerank(project=project, strategy="expected_error").order == [far.pk, near.pk]
+    first = worklist_rerank(project=project, strategy="random").order
+    assert worklist_rerank(project=project, strategy="random").order == first
     with pytest.raises(ValueError, match="cannot rank from stored suggestions"):
-        services.worklist_rerank(project=project, strategy="bald")
+        worklist_rerank(project=project, strategy="bald")
 
 
 @pytest.fixture
@@ -189,7 +190,7 @@ def test_a_promotion_reranks_the_worklist_by_the_new_versions_suggestions(seeded
     version = services.model_version_train(run_id=services.model_version_request(project=seeded, epochs=1, config=TINY, enqueue=False).pk)
     Assignment.objects.filter(radiograph__project=seeded).update(priority=99.0)
     with django_capture_on_commit_callbacks(execute=True):
-        services.model_version_promote(version=version)
+        promotion.model_version_promote(version=version)
 
     policy = LearningPolicy.objects.get(project=seeded)
     assert policy.ranked_with == version

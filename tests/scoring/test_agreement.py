@@ -10,7 +10,6 @@ from scoring.agreement import (
     by_group,
     confusion_matrix,
     grade_report,
-    pairwise_kappa,
     quadratic_weighted_kappa,
     ratings_matrix,
     reader_vs_consensus,
@@ -70,20 +69,6 @@ def test_quadratic_weighted_kappa_is_one_for_identical_grades() -> None:
     assert quadratic_weighted_kappa([0, 1, 4, 2], [0, 1, 4, 2], 5) == pytest.approx(1.0)
 
 
-def test_pairwise_kappa_uses_only_units_both_readers_graded() -> None:
-    ratings = np.array(
-        [
-            [0, 1, 2, 2, 4],
-            [0, 2, 2, 1, NAN],  # with reader 0 on units 0..3 -> the 7/11 case above
-            [NAN, NAN, NAN, NAN, 4],  # shares a single unit with each reader
-        ]
-    )
-    kappas = pairwise_kappa(ratings, 5, readers=["a", "b", "c"])
-    # K = 5 changes the weight scale but not the ratio: weights all divide by the same (K-1)^2
-    assert kappas[("a", "b")] == pytest.approx(7 / 11)
-    assert np.isnan(kappas[("a", "c")]) and np.isnan(kappas[("b", "c")])
-
-
 def test_ratings_matrix_pivots_long_rows_and_refuses_double_grades() -> None:
     matrix, readers, units = ratings_matrix(["u2", "u1", "u1"], ["r1", "r1", "r2"], [3, 1, 2])
     assert readers == ["r1", "r2"] and units == ["u1", "u2"]
@@ -102,6 +87,8 @@ def test_reader_vs_consensus_reports_each_reader_on_selected_units() -> None:
     assert r1.confusion_normalised[2, 2] == pytest.approx(2 / 3)
     assert r1.weighted_accuracy == pytest.approx(13 / 18)
     assert r1.within_one == pytest.approx(5 / 6)
+    # grade 0 -> 2/2, grade 1 -> 1/1, grade 2 -> 2/3 within one: both figures travel together
+    assert r1.within_one_balanced == pytest.approx((1 + 1 + 2 / 3) / 3)
     assert r2.weighted_accuracy == pytest.approx(1.0)
 
     # restricted to the first three units: r1 has (0,0) (0,1) (1,1) -> recall 1/2 and 1 -> 0.75

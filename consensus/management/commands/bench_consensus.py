@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from annotation.models import Dimension
-from consensus import selectors, services
+from consensus import agreement_report, selectors, services, studies
 from consensus.models import ConsensusRun
 
 PHASES = ("read_rows", "fit", "compare", "store")
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                compare: bool, agreement: bool, **options):  # fmt: skip
         if labels < 1 or readers < 2 or not 1 <= per_radiograph <= readers:
             raise CommandError("need --labels >= 1, --readers >= 2 and 1 <= --per-radiograph <= --readers")
-        built = services.synthetic_project_create(
+        built = studies.synthetic_project_create(
             slug=f"bench-consensus-{labels}-{readers}", n_labels=labels, n_readers=readers,
             per_radiograph=per_radiograph, seed=seed, rebuild=rebuild,
         )  # fmt: skip
@@ -64,5 +64,5 @@ class Command(BaseCommand):
         if agreement:
             started = time.perf_counter()
             for scale in selectors.scale_list(project=project):
-                selectors.agreement_report(project=project, scale=scale)
+                agreement_report.agreement_report(project=project, scale=scale)
             self.stdout.write(f"agreement report, every scale: {time.perf_counter() - started:.2f} s")

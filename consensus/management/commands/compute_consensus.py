@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
 from annotation.models import Dimension, Project
-from consensus import selectors, services
+from consensus import agreement_report, selectors, services
 from consensus.aggregation import AGGREGATORS
 from consensus.models import ConsensusRun
 
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         for scale in selectors.scale_list(project=project):
             if scale.dimension != run.dimension:
                 continue
-            report = selectors.agreement_report(project=project, scale=scale)
+            report = agreement_report.agreement_report(project=project, scale=scale)
             if not report.readers:
                 continue
             self.stdout.write(f"  {scale.title}")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.models import Project
-from modeling import services
+from modeling import promotion, services
 from modeling.models import ModelVersion
 
 
@@ -28,5 +28,5 @@ class Command(BaseCommand):
             raise CommandError(f"training failed: {version.training_runs.first().error}")
         self.stdout.write(f"{version}: {version.metrics.get('test') or version.metrics.get('val') or {}}")
         if promote:
-            services.model_version_promote(version=version)
+            promotion.model_version_promote(version=version)
             self.stdout.write(f"{version} promoted; suggestions are queued for inference.")

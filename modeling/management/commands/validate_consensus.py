@@ -10,7 +10,7 @@ import json
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from consensus import services
+from consensus import studies
 from modeling.ml.phantoms import sample_patient_grades
 from scoring.readers import SimulatedFilm, SimulatedStudy, make_reader_panel, study_simulate
 
@@ -64,7 +64,7 @@ class Command(BaseCommand):
         parsed = json.loads(params) if params else None
         study = simulated_study(seed=seed, radiographs=radiographs, readers=readers, per_radiograph=per_radiograph)
         slug = validation_slug(seed)
-        figures = services.consensus_validate(study=study, slug=slug, params=parsed)
+        figures = studies.consensus_validate(study=study, slug=slug, params=parsed)
         self.stdout.write(
             f"Project {slug} (rebuilt): {radiographs} hand films, {readers} readers, {per_radiograph} per film, "
             f"{len(study.reads)} submitted readings"
