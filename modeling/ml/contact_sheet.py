@@ -92,3 +92,38 @@ def make_contact_sheet(
         r, c = divmod(i, columns)
         sheet.paste(t, (gap + c * (tile_width + gap), gap + r * (tile_h + gap)))
     return sheet
+
+
+def make_grade_sheet(joint: str, seed: int, config: object | None = None, tile: int = 200) -> Image.Image:
+    """One joint of one hand at every grade: an erosion row (0-5) and a JSN row (0-4).
+
+    The same seed with forced grades gives the same hand, pose and film, so the tiles differ only
+    in the disease, as a reader calibrating against an atlas would want to compare them.
+    """
+    from modeling.ml.phantoms import MAX_GRADE, generate_hand
+
+    rows: list[list[Image.Image]] = []
+    for dim in ("erosion", "jsn"):
+        row = []
+        for g in range(MAX_GRADE[dim] + 1):
+            ph = generate_hand(seed, "R", {dim: {joint: g}}, config)
+            x0, y0, x1, y1 = ph.boxes[joint]
+            crop = _to_8bit(ph.image)[int(y0) : int(y1), int(x0) : int(x1)]
+            img = Image.fromarray(crop).resize((tile, tile), Image.LANCZOS).convert("RGB")
+            draw = ImageDraw.Draw(img)
+            font = ImageFont.load_default(size=14)
+            label = f"{joint} {'E' if dim == 'erosion' else 'J'}{g}"
+            seen = ph.visibility.get(dim, {}).get(joint)
+            if seen is not None:
+                label += f"  vis {seen:.2f}"
+            draw.rectangle((0, 0, tile, 18), fill=(0, 0, 0))
+            draw.text((3, 2), label, fill=(230, 230, 230), font=font)
+            row.append(img)
+        rows.append(row)
+    gap = 4
+    columns = max(len(r) for r in rows)
+    sheet = Image.new("RGB", (columns * (tile + gap) + gap, len(rows) * (tile + gap) + gap), (40, 40, 40))
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            sheet.paste(img, (gap + c * (tile + gap), gap + r * (tile + gap)))
+    return sheet

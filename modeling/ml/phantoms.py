@@ -97,6 +97,9 @@ class PhantomConfig:
     ring_probability: float = 0.15
     marker_probability: float = 0.85
     collimation_probability: float = 0.35
+    # "realistic" (see modeling.ml.realistic): grades hard to see, as on films; "simple": each
+    # grade one fixed, measurable look, byte-identical to the generator before the realistic mode.
+    mode: str = "realistic"
 
     @property
     def nominal_spacing_mm(self) -> float:
@@ -131,10 +134,23 @@ class Phantom:
     bones: dict[str, "Bone"] = field(repr=False, default_factory=dict)
     distractors: dict[str, object] = field(default_factory=dict)
     # With the grades, these regenerate the film: generate_hand(seed, laterality, grades,
-    # config, hand_size=hand_size) gives the same bytes.
+    # config, hand_size=hand_size, patient_traits=patient_traits) gives the same bytes.
     seed: int | None = None
     hand_size: float = 1.0
     config: PhantomConfig | None = None
+    # Per dimension and area, the chance in [0, 1] that a careful reader can judge it (realistic
+    # mode; empty otherwise), and per erosion area the removed-bone pixels as
+    # (row0, col0, boolean crop) pieces: see `lesion_mask`.
+    visibility: dict[str, dict[str, float]] = field(default_factory=dict)
+    patient_traits: dict[str, float] | None = None  # realistic mode: what both hands share
+    lesion_masks: dict[str, list[tuple[int, int, np.ndarray]]] = field(repr=False, default_factory=dict)
+
+    def lesion_mask(self, name: str) -> np.ndarray:
+        """Full-size boolean mask of the pixels where erosion area `name` removed bone."""
+        mask = np.zeros(self.image.shape, dtype=bool)
+        for i0, j0, crop in self.lesion_masks.get(name, []):
+            mask[i0 : i0 + crop.shape[0], j0 : j0 + crop.shape[1]] |= crop
+        return mask
 
     @property
     def height(self) -> int:
@@ -166,7 +182,7 @@ class Phantom:
                 k: [round(j.axis[0], 5), round(j.axis[1], 5)] for k, j in self.joints.items()
             },
             "distractors": self.distractors,
-        }
+        } | ({"visibility": self.visibility, "patient_traits": self.patient_traits} if self.visibility else {})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
@@ -1101,7 +1117,8 @@ def _lesion_mask(les: Lesion, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _render_bones(
-    bones: dict[str, Bone], width: int, height: int, texture: Texture | None
+    bones: dict[str, Bone], width: int, height: int, texture: Texture | None,
+    masks: dict[str, list[tuple[int, int, np.ndarray]]] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
     canvas = np.zeros((height, width), dtype=np.float32)
     eroded: dict[str, int] = {}
@@ -1123,6 +1140,8 @@ def _render_bones(
             atten = atten * keep
             for name, hit in per_landmark.items():
                 eroded[name] = eroded.get(name, 0) + int(np.count_nonzero(hit & cortex_only))
+                if masks is not None:
+                    masks.setdefault(name, []).append((window[0].start, window[1].start, hit))
         canvas[window] += atten.astype(np.float32)
     return canvas, eroded
 
@@ -1320,6 +1339,7 @@ def generate_hand(
     config: PhantomConfig | None = None,
     *,
     hand_size: float | None = None,
+    patient_traits: object | None = None,
 ) -> Phantom:
     """One hand radiograph.
 
@@ -1345,6 +1365,18 @@ def generate_hand(
     drawn = sample_patient_grades(grade_rng)[0 if laterality == "L" else 1]
     final = _complete_grades(grades if grades is not None else drawn)
     lesion_draws = _draw_lesions(lesion_rng)
+    traits = None
+    if cfg.mode == "realistic":
+        from . import realistic
+
+        # Drawn after every stream of the simple mode, so that mode's films stay byte-identical.
+        if isinstance(patient_traits, dict):
+            patient_traits = realistic.PatientTraits(**patient_traits)
+        traits = realistic.draw_hand_traits(
+            np.random.default_rng(int(rng.integers(0, 2**63 - 1))), patient_traits, final, list(_normal_gaps({}))
+        )
+    elif cfg.mode != "simple":
+        raise ValueError(f"unknown phantom mode {cfg.mode!r}; expected 'simple' or 'realistic'")
 
     # Anatomy and pose.
     drawn_size = float(1.0 + pv * pose_rng.uniform(-0.09, 0.09))
@@ -1358,10 +1390,15 @@ def generate_hand(
 
     shape_jitter = pv * pose_rng.uniform(-1.0, 1.0, size=(64, 2))
     gaps = _normal_gaps(gap_jitter)
+    if traits is not None:
+        gaps, shape_jitter = _realistic_geometry(traits, shape_jitter)
     normal_layout = _build_layout(gaps, spread, finger_jitter, shape_jitter)
     graded_gaps = dict(gaps)
     for name, g in final["jsn"].items():
-        graded_gaps[name] = gaps[name] * JSN_GAP_FRACTION[g]
+        if traits is not None:
+            graded_gaps[name] = gaps[name] * (1.0 - traits.jsn_loss[name])
+        else:
+            graded_gaps[name] = gaps[name] * JSN_GAP_FRACTION[g]
     layout = _build_layout(graded_gaps, spread, finger_jitter, shape_jitter)
 
     # Fit: nominal pixel spacing, shrunk if the hand would not fit. Measured on the normal-gap
@@ -1387,10 +1424,13 @@ def generate_hand(
     pose = Pose(scale=scale, angle=angle, mirror=mirror, offset=(float(ox), float(oy)))
 
     # Disease drawn into the canonical bones, then everything posed.
-    for name in EROSION_LANDMARKS:
-        grade = final["erosion"][name]
-        for bone_name, les in _make_lesions(name, grade, lesion_draws[name], layout.bones):
-            layout.bones[bone_name].lesions.append(les)
+    if traits is None:
+        for name in EROSION_LANDMARKS:
+            grade = final["erosion"][name]
+            for bone_name, les in _make_lesions(name, grade, lesion_draws[name], layout.bones):
+                layout.bones[bone_name].lesions.append(les)
+    else:
+        _realistic_disease(layout, final, traits)
     bridges: list[tuple[str, float]] = []
     for name, g in final["jsn"].items():
         if g == 4:
@@ -1427,7 +1467,13 @@ def generate_hand(
     # Attenuation image: soft tissue + bone (+ metal).
     px_mm = 1.0 / spacing  # image pixels per real mm
     texture = Texture(texture_rng, spacing) if cfg.trabecular_texture else None
-    bone_atten, eroded = _render_bones(bones, cfg.width, cfg.height, texture)
+    lesion_masks: dict[str, list[tuple[int, int, np.ndarray]]] = {}
+    bone_atten, eroded = _render_bones(bones, cfg.width, cfg.height, texture, lesion_masks)
+    if traits is not None:
+        from . import realistic
+
+        realistic.periarticular_osteopenia(bone_atten, joints, scale, traits.patient.periarticular)
+        realistic.oa_changes(bone_atten, joints, bones, traits.oa_joints, scale, CORTEX_MU)
     bone_atten *= spacing  # path lengths were in pixels; attenuation is per mm
     # A bridge is about as dense as the trabecular bone of the ends it joins (h in canonical mm).
     _render_bridges(
@@ -1445,6 +1491,8 @@ def generate_hand(
     thickness = 2.0 * np.sqrt(d * (2.0 * round_r - d)) + 0.22 * (depth_mm - d)
     atten = bone_atten
     atten += _upsample(SOFT_MU * thickness, cfg.width, cfg.height)
+    if traits is not None:
+        atten += SOFT_MU * realistic.swelling_thickness(atten.shape, joints, traits.swelling, scale)
 
     distractors: dict[str, object] = {}
     if cfg.distractors:
@@ -1464,6 +1512,8 @@ def generate_hand(
     # Detector: blur, tone curve (film-like shoulder, window, gamma), noise.
     atten = _blur(atten, float(1.0 - 0.5 * ev * exposure_rng.random()))
     y = _tone_map(atten, exposure_rng, ev)
+    if traits is not None:
+        y = realistic.unsharp_mask(y, *traits.unsharp)
     # Heel effect: exposure falls off slightly from one end of the film to the other.
     heel = np.linspace(-1.0, 1.0, cfg.height, dtype=np.float32)[:, None]
     y += (0.012 * ev * exposure_rng.uniform(-1, 1)) * heel
@@ -1471,7 +1521,10 @@ def generate_hand(
     white = 65535.0 * float(1.0 - 0.15 * ev * exposure_rng.random())
     if sigma > 0:
         # Quantum noise: relatively larger where fewer photons arrive, i.e. behind bone.
-        noise = noise_rng.standard_normal((cfg.height, cfg.width), dtype=np.float32)
+        if traits is not None:
+            noise = realistic.grainy_noise(noise_rng, (cfg.height, cfg.width), traits.grain)
+        else:
+            noise = noise_rng.standard_normal((cfg.height, cfg.width), dtype=np.float32)
         y += noise * (sigma * (0.5 + y))
     if cfg.distractors and collimation_rng.random() < cfg.collimation_probability:
         side = _collimate(y, sdf, factor, collimation_rng)
@@ -1492,6 +1545,14 @@ def generate_hand(
             max(x0, 0.0), max(y0, 0.0), min(x1, cfg.width - 1.0), min(y1, cfg.height - 1.0)
         )
     gap_width = {n: (joints[n].gap_px if final["jsn"][n] < 4 else 0.0) for n in JSN_LANDMARKS}
+    seen: dict[str, dict[str, float]] = {}
+    if traits is not None:
+        by_area: dict[str, list[Lesion]] = {}
+        for b in bones.values():
+            for les in b.lesions:
+                by_area.setdefault(les.landmark, []).append(les)
+        rays = {n: int(n[-1]) for n in FINGER_JOINTS}
+        seen = realistic.visibility(final, by_area, traits, float(spacing), scale, sigma, rays)
     return Phantom(
         image=image,
         laterality=laterality,
@@ -1507,7 +1568,86 @@ def generate_hand(
         seed=int(seed) if seed is not None else None,
         hand_size=float(size),
         config=cfg,
+        visibility=seen,
+        lesion_masks=lesion_masks,
+        patient_traits=asdict(traits.patient) if traits is not None else None,
     )
+
+
+@lru_cache(maxsize=1)
+def _bone_order() -> tuple[str, ...]:
+    """Bones in the order _build_layout adds them (rows of its shape jitter)."""
+    return tuple(_build_layout(_normal_gaps({}), 1.0, {r: 0.0 for r in range(1, 6)}, None).bones)
+
+
+def _finger_ray(name: str) -> int | None:
+    if name[:2] in ("pp", "mp", "dp") and name[2:].isdigit():
+        return int(name[2:])
+    return None
+
+
+def _realistic_geometry(traits, shape_jitter: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """Individual normal joint widths, and phalanges and joint spaces foreshortened by flexion."""
+    base = _normal_gaps({})
+    gaps = {n: base[n] * traits.width_factor.get(n, 1.0) for n in base}
+    for n in FINGER_JOINTS:
+        if not n.startswith("mcp"):
+            # Flexion tilts the joint out of the beam, so its space projects narrower.
+            gaps[n] *= traits.flexion[int(n[-1])]
+    jitter = shape_jitter.copy()
+    for i, name in enumerate(_bone_order()):
+        ray = _finger_ray(name)
+        if ray is not None:
+            factor = traits.flexion[ray] * (1.0 + 0.035 * jitter[i, 0])
+            jitter[i, 0] = (factor - 1.0) / 0.035
+    return gaps, jitter
+
+
+# Bones distal to each finger joint (they move when the joint subluxes).
+def _distal_bones(name: str) -> list[str]:
+    ray = name[-1]
+    if name == "ip1":
+        return ["dp1"]
+    if name == "mcp1":
+        return ["pp1", "dp1"]
+    kind = name[:-1]
+    chain = {"mcp": ["pp", "mp", "dp"], "pip": ["mp", "dp"], "dip": ["dp"]}[kind]
+    return [f"{c}{ray}" for c in chain]
+
+
+def _realistic_disease(layout: _Layout, final: Grades, traits) -> None:
+    """Lobed erosions graded by surface share, subluxation at grade 5, osteopenic bone."""
+    from . import realistic
+
+    rng = np.random.default_rng(traits.lesion_seed)
+    for name in EROSION_LANDMARKS:
+        grade = final["erosion"][name]
+        # Fixed draws per area, so one area's grade does not move another's lesions.
+        area_rng = np.random.default_rng([traits.lesion_seed, EROSION_LANDMARKS.index(name)])
+        share = realistic.erosion_share_for(grade, float(area_rng.random()))
+        for bone_name, les in realistic.make_lesions(name, grade, share, area_rng, _erosion_sites(name), layout.bones):
+            layout.bones[bone_name].lesions.append(les)
+        if grade == 5 and name in FINGER_JOINTS and name in layout.joints:
+            j = layout.joints[name]
+            prox = layout.bones[j.proximal]
+            half = prox.head_half if isinstance(prox, LongBone) else 3.0
+            axis = np.array(j.axis)
+            perp = np.array([-axis[1], axis[0]])
+            shift = perp * (0.45 * half * (1 if rng.random() < 0.5 else -1)) - axis * 0.6 * j.gap_px
+            for b in _distal_bones(name):
+                if b in layout.bones:
+                    layout.bones[b].origin = layout.bones[b].origin + shift
+            for other, oj in list(layout.joints.items()):
+                if oj.proximal in _distal_bones(name):
+                    p = np.array(oj.point) + shift
+                    layout.joints[other] = replace(oj, point=(float(p[0]), float(p[1])))
+            traits.subluxed.append(name)
+    o = traits.patient.osteopenia
+    for b in layout.bones.values():
+        b.density *= 1.0 - 0.45 * o
+        b.cortex *= 1.0 - 0.4 * o
+        if isinstance(b, LongBone):
+            b.end_cortex *= 1.0 - 0.3 * o
 
 
 def _half_at_joint(bone: Bone, end: str) -> float:
@@ -1647,8 +1787,13 @@ def generate_patient(
     left_grades, right_grades = sample_patient_grades(rng, severity=severity)
     size = float(1.0 + (config or PhantomConfig()).pose_variation * rng.uniform(-0.09, 0.09))
     left_seed, right_seed = (int(s) for s in rng.integers(0, 2**63 - 1, size=2))
-    left = generate_hand(left_seed, "L", left_grades, config, hand_size=size)
-    right = generate_hand(right_seed, "R", right_grades, config, hand_size=size)
+    traits = None
+    if config is not None and config.mode == "realistic":
+        from .realistic import draw_patient_traits
+
+        traits = draw_patient_traits(rng, (left_grades, right_grades))
+    left = generate_hand(left_seed, "L", left_grades, config, hand_size=size, patient_traits=traits)
+    right = generate_hand(right_seed, "R", right_grades, config, hand_size=size, patient_traits=traits)
     return left, right
 
 
@@ -1720,8 +1865,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=PhantomConfig.width)
     parser.add_argument("--height", type=int, default=PhantomConfig.height)
     parser.add_argument("--bench", action="store_true", help="print phantoms per second")
+    parser.add_argument("--mode", choices=["simple", "realistic"], default=PhantomConfig.mode)
+    parser.add_argument("--grade-sheet", type=Path, default=None,
+                        help="write one joint at every grade (erosion and JSN rows) to this PNG")
+    parser.add_argument("--joint", default="mcp2", help="the joint of --grade-sheet")
     args = parser.parse_args(argv)
-    cfg = PhantomConfig(width=args.width, height=args.height)
+    cfg = PhantomConfig(width=args.width, height=args.height, mode=args.mode)
+    if args.grade_sheet:
+        from .contact_sheet import make_grade_sheet
+
+        make_grade_sheet(args.joint, args.seed, cfg).save(args.grade_sheet)
+        print(f"wrote {args.grade_sheet}")
+        return 0
     if args.bench:
         r = benchmark(args.count or 20, cfg)
         print(
