@@ -51,9 +51,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from consensus.dawid_skene import dawid_skene
-from consensus.guard import degeneracy_check
-from consensus.ordinal_ds import ordinal_dawid_skene
+from scoring.dawid_skene import dawid_skene
+from scoring.guard import degeneracy_check
+from scoring.ordinal_ds import ordinal_dawid_skene
 
 AGGREGATORS: tuple[str, ...] = (
     "OrdinalDawidSkene", "DawidSkene", "MajorityVote", "Wawa", "OneCoinDawidSkene", "GLAD", "MACE",
@@ -72,7 +72,7 @@ DS_FAMILY: frozenset[str] = frozenset({"DawidSkene", "OneCoinDawidSkene"})
 # answer for a fraction of the time.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"MACE": {"n_restarts": 1}}
 
-# DawidSkene runs on consensus.dawid_skene (crowd-kit's numbers at a fixed iteration count, a
+# DawidSkene runs on scoring.dawid_skene (crowd-kit's numbers at a fixed iteration count, a
 # stopping rule on the true log-likelihood and the posterior step, and fast enough for 10^6 labels).
 DS_PARAMS: tuple[str, ...] = ("max_iter", "tol", "tol_posterior")
 DS_DEFAULTS: dict[str, Any] = {name: inspect.signature(dawid_skene).parameters[name].default for name in DS_PARAMS}
@@ -108,7 +108,7 @@ class AggregationResult:
     n_labels: int
     duration_s: float  # wall time of the whole call, fit and reindexing
     versions: dict[str, str] = field(default_factory=dict)  # libraries that produced the run
-    # The degeneracy guard's verdict (consensus.guard): tripped, reason in words, figures, and
+    # The degeneracy guard's verdict (scoring.guard): tripped, reason in words, figures, and
     # "requested" = the aggregator asked for when these labels come from a fallback.
     guard: dict[str, Any] = field(default_factory=dict)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from consensus.dawid_skene import DawidSkeneResult, dawid_skene
+from scoring.dawid_skene import DawidSkeneResult, dawid_skene
 from scoring.readers import DEFAULT_PREVALENCE, LabelStudy, label_study_simulate
 
 

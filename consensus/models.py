@@ -96,7 +96,7 @@ class ConsensusRun(models.Model):
     parts = models.JSONField(default=list, blank=True)
     comparison = models.JSONField(default=dict, blank=True)
     library_versions = models.JSONField(default=dict, blank=True)
-    # The degeneracy guard (consensus.guard) tripped on the requested aggregator's fit of some
+    # The degeneracy guard (scoring.guard) tripped on the requested aggregator's fit of some
     # grade grid; the reason says why in words and which aggregator made the stored labels instead.
     unreliable = models.BooleanField(default=False, help_text="The requested fit looked degenerate; see the reason.")
     unreliable_reason = models.TextField(blank=True)

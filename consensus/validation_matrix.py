@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from consensus.dawid_skene import dawid_skene
-from consensus.guard import degeneracy_check, majority_vote_labels
-from consensus.ordinal_ds import ordinal_dawid_skene
+from scoring.dawid_skene import dawid_skene
+from scoring.guard import degeneracy_check, majority_vote_labels
+from scoring.ordinal_ds import ordinal_dawid_skene
 from scoring.agreement import accuracy_from_confusion, confusion_matrix
 from scoring.readers import SCENARIOS, ScenarioStudy, scenario_simulate
 
@@ -54,7 +54,7 @@ def _crowdkit(study: ScenarioStudy) -> Fit:
     post = np.nan_to_num(probas.to_numpy(dtype=float))
     counts = np.zeros((study.truth.size, study.n_grades))
     np.add.at(counts, (study.task, study.label), 1.0)
-    from consensus.dawid_skene import pick_labels
+    from scoring.dawid_skene import pick_labels
 
     W, K = int(study.worker.max()) + 1, study.n_grades
     confusion = np.zeros((W, K, K))

@@ -5,7 +5,12 @@
 - `scoring.reliability`: multi-reader reliability (Krippendorff's alpha, ICC(2,1), SEM, SDC);
 - `scoring.readers`: the one reader simulator (confusion matrices, panels, reading designs,
   draws), used by the consensus validation and benchmark, the phantom study and the
-  active-learning simulation.
+  active-learning simulation, with the consensus validation's scenarios;
+- `scoring.image_readers`: readers who see a phantom's lesions, missing the less visible ones;
+- `scoring.bootstrap`: patient-level bootstrap intervals;
+- `scoring.dawid_skene`, `scoring.ordinal_ds`, `scoring.guard`: the fusion maths (plain and
+  regularised ordinal Dawid-Skene, the degeneracy guard), here so that the Django-free model
+  benchmark fuses readers' grades with the platform's own EM.
 
 Both the consensus and modeling apps (and the Django-free `modeling.ml`) import this package; it
 imports none of them, so a formula has one home whichever side needs it.

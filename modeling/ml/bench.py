@@ -38,6 +38,7 @@ import torch
 
 from scoring import agreement
 from scoring.bootstrap import Interval, patient_bootstrap
+from scoring.dawid_skene import dawid_skene
 from scoring.image_readers import ImageReader, make_image_reader_panel
 
 from .data import load_scheme, phantom_sample, samples_from_phantoms, scheme_dimensions
@@ -102,11 +103,12 @@ def read_hands(
 
 
 def fuse_dawid_skene(grades: np.ndarray, n_grades: int) -> np.ndarray:
-    """(readers, items) -> (items, n_grades) posteriors of the platform's default consensus."""
-    # The consensus app's EM is plain numpy and scipy; imported here so that importing this
-    # module loads nothing of the apps.
-    from consensus.dawid_skene import dawid_skene
+    """(readers, items) -> (items, n_grades) posteriors of plain Dawid-Skene (crowd-kit's model).
 
+    The benchmark's consensus rows were measured with this fit; the platform's own default is now
+    the regularised `scoring.ordinal_ds`, which agrees with it wherever plain Dawid-Skene does not
+    collapse (see the validation matrix in the README).
+    """
     readers, items = np.indices(grades.shape)
     fit = dawid_skene(items.ravel(), readers.ravel(), grades.ravel(), n_classes=n_grades, n_tasks=grades.shape[1])
     return fit.posteriors

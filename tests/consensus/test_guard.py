@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from consensus.dawid_skene import dawid_skene
-from consensus.guard import degeneracy_check, majority_vote_labels
-from consensus.ordinal_ds import ordinal_dawid_skene
+from scoring.dawid_skene import dawid_skene
+from scoring.guard import degeneracy_check, majority_vote_labels
+from scoring.ordinal_ds import ordinal_dawid_skene
 from scoring.readers import scenario_simulate
 
 

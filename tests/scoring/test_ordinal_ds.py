@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from consensus.dawid_skene import dawid_skene
-from consensus.ordinal_ds import (
+from scoring.dawid_skene import dawid_skene
+from scoring.ordinal_ds import (
     default_strength,
     map_class_priors,
     map_confusion_rows,

@@ -1,6 +1,6 @@
 """Regularised, ordinal-aware Dawid-Skene: MAP EM with Dirichlet priors that know grades are ordered.
 
-Plain Dawid-Skene (``consensus.dawid_skene``) estimates every cell of every reader's confusion
+Plain Dawid-Skene (``scoring.dawid_skene``) estimates every cell of every reader's confusion
 matrix from the data alone, with a 1e-10 floor. That is fine with thousands of areas per grade and
 badly wrong with a handful: on a 0-10 feet grid read by three readers the rows of high grades rest
 on one or two areas, EM can settle on a solution where the consensus no longer resembles what
@@ -31,7 +31,7 @@ the small feet study a quarter or half of this strength left grade-balanced accu
 below majority vote, twice it changed nothing there and cost 0.002 on the hand scenarios; a class
 strength of 2 instead of 10 cost 0.01 grade-balanced on feet. The README holds the table.
 
-The stopping rule is the one of ``consensus.dawid_skene`` (largest posterior step); the recorded
+The stopping rule is the one of ``scoring.dawid_skene`` (largest posterior step); the recorded
 objective is the observed-data log-likelihood, which MAP-EM does not have to increase
 monotonically, so only the posterior test is used by default.
 """
@@ -43,7 +43,7 @@ import time
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from consensus.dawid_skene import (
+from scoring.dawid_skene import (
     DawidSkeneResult,
     _fix_gold,
     _gold_array,
@@ -93,7 +93,7 @@ def ordinal_dawid_skene(
     max_iter: int = 500,
     tol_posterior: float | None = 1e-5,
 ) -> DawidSkeneResult:
-    """MAP Dawid-Skene under ordinal Dirichlet priors; arguments as ``consensus.dawid_skene``.
+    """MAP Dawid-Skene under ordinal Dirichlet priors; arguments as ``scoring.dawid_skene``.
 
     ``strength`` (pseudo-areas per confusion row; default ``default_strength(n_classes)``),
     ``decay`` (grades over which the prior mean falls by e), ``pool`` (share of the prior mean

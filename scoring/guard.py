@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from consensus.dawid_skene import pick_labels
+from scoring.dawid_skene import pick_labels
 from scoring.agreement import quadratic_weighted_kappa
 
 MARGIN_MV = 0.25

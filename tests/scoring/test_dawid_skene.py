@@ -10,7 +10,7 @@ import pytest
 from crowdkit.aggregation import DawidSkene
 
 from scoring.readers import LabelStudy as Study, label_study_simulate as simulate_study
-from consensus.dawid_skene import EPS, dawid_skene, pick_labels
+from scoring.dawid_skene import EPS, dawid_skene, pick_labels
 
 FIXED = {"tol": None, "tol_posterior": None}  # run exactly max_iter iterations, as crowd-kit with tol=-inf
 K = 6
