@@ -130,6 +130,44 @@ def dawid_skene(
     likelihood has several optima it stays near the previous one), less for speed.
     """
     started = time.perf_counter()
+    problem = _problem_prepare(task, worker, label, n_classes, n_tasks, n_workers, gold)
+    K, W, groups = problem.K, problem.W, problem.groups
+    used = (np.bincount(problem.pairs, minlength=W * K) > 0).reshape(W, K)  # reader w gave grade l at least once
+
+    def m_step(weighted: NDArray[np.float64]):
+        return _m_step(weighted, groups, problem.n_graded, used, W, K)
+
+    return _em_run(
+        problem, m_step, init_posteriors=init_posteriors, max_iter=max_iter, tol=tol, tol_posterior=tol_posterior,
+        started=started,
+    )  # fmt: skip
+
+
+@dataclass
+class _Problem:
+    """Checked labels grouped into patterns: what every EM variant of this module starts from."""
+
+    K: int
+    T: int
+    W: int
+    pairs: NDArray[np.int64]  # worker * K + label: column of the (worker, given grade) incidence
+    groups: "_Groups"
+    gold_of: NDArray[np.int64]
+    gold_at: NDArray[np.int64]
+    gold_grade: NDArray[np.int64]
+    n_graded: float
+    active: NDArray[np.bool_]
+
+
+def _problem_prepare(
+    task: ArrayLike,
+    worker: ArrayLike,
+    label: ArrayLike,
+    n_classes: int,
+    n_tasks: int | None,
+    n_workers: int | None,
+    gold: ArrayLike | None,
+) -> _Problem:
     task, worker, label = _int_array(task, "task"), _int_array(worker, "worker"), _int_array(label, "label")
     if not task.size == worker.size == label.size:
         raise ValueError("task, worker and label must have the same length")
@@ -144,31 +182,50 @@ def dawid_skene(
         raise ValueError("a task or worker index is beyond n_tasks / n_workers")
     gold_of = _gold_array(gold, T, K)
 
-    pairs = worker * K + label  # column of the (worker, given grade) incidence matrices
+    pairs = worker * K + label
     groups = _group_tasks(task, pairs, gold_of, T, W, K)
-    n_graded = float(groups.size[groups.graded].sum())
-    used = (np.bincount(pairs, minlength=W * K) > 0).reshape(W, K)  # reader w gave grade l at least once
     gold_at = np.flatnonzero(groups.gold >= 0)
     gold_grade = groups.gold[gold_at]
     active = np.bincount(label, minlength=K) > 0
     # A gold grade on a task nobody graded is reported but has nothing to fit, as in crowd-kit.
     active[gold_grade[groups.graded[gold_at]]] = True
+    return _Problem(
+        K=K, T=T, W=W, pairs=pairs, groups=groups, gold_of=gold_of, gold_at=gold_at, gold_grade=gold_grade,
+        n_graded=float(groups.size[groups.graded].sum()), active=active,
+    )  # fmt: skip
 
+
+def _em_run(
+    problem: _Problem,
+    m_step,
+    *,
+    init_posteriors: ArrayLike | None,
+    max_iter: int,
+    tol: float | None,
+    tol_posterior: float | None,
+    started: float,
+) -> DawidSkeneResult:
+    """EM from the initial posteriors, with the stopping rule of ``dawid_skene``.
+
+    ``m_step(weighted posteriors) -> (priors, confusion, support)`` is what the variants differ
+    in (maximum likelihood here, MAP under priors in ``scoring.ordinal_ds``).
+    """
+    K, T, groups = problem.K, problem.T, problem.groups
     # Arrays are classes x patterns: reductions over the short class axis then run along
     # contiguous rows, several times faster than over the last axis of a patterns x classes array.
-    weighted = _initial_weighted_posteriors(groups, init_posteriors, active, gold_of, T, K)
-    priors, confusion, support = _m_step(weighted, groups, n_graded, used, W, K)
+    weighted = _initial_weighted_posteriors(groups, init_posteriors, problem.active, problem.gold_of, T, K)
+    priors, confusion, support = m_step(weighted)
 
     history: list[float] = []
     post = weighted / groups.size  # only read from iteration 2 on, when it is an E-step result
     converged, iterations = False, 0
-    if not n_graded:
+    if not problem.n_graded:
         # Nothing to fit: flat posteriors (gold where given), and no iteration could change them.
         max_iter, converged = 0, True
     for iterations in range(1, max_iter + 1):
-        logits = _log_joint(groups.B, priors, confusion, active, K)
-        new_post, ll = _normalise(logits, groups, gold_at, gold_grade)
-        _fix_gold(new_post, gold_at, gold_grade)
+        logits = _log_joint(groups.B, priors, confusion, problem.active, K)
+        new_post, ll = _normalise(logits, groups, problem.gold_at, problem.gold_grade)
+        _fix_gold(new_post, problem.gold_at, problem.gold_grade)
         history.append(ll)
         if iterations >= 2 and (tol is not None or tol_posterior is not None):
             # <= so that a likelihood or posterior that stopped moving altogether also settles.
@@ -176,7 +233,7 @@ def dawid_skene(
             post_settled = tol_posterior is None or _largest_change(new_post, post) <= tol_posterior
             converged = bool(ll_settled and post_settled)
         post = new_post
-        priors, confusion, support = _m_step(post * groups.size, groups, n_graded, used, W, K)
+        priors, confusion, support = m_step(post * groups.size)
         if converged:
             break
 
@@ -186,7 +243,7 @@ def dawid_skene(
         confusion=confusion,
         priors=priors,
         support=support,
-        active=active,
+        active=problem.active,
         iterations=iterations,
         converged=converged,
         log_likelihood=np.asarray(history),

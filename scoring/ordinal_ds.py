@@ -43,19 +43,7 @@ import time
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from scoring.dawid_skene import (
-    DawidSkeneResult,
-    _fix_gold,
-    _gold_array,
-    _group_tasks,
-    _Groups,
-    _initial_weighted_posteriors,
-    _int_array,
-    _largest_change,
-    _log_joint,
-    _normalise,
-    pick_labels,
-)
+from scoring.dawid_skene import DawidSkeneResult, _em_run, _Groups, _problem_prepare
 
 DEFAULT_DECAY = 0.6
 DEFAULT_POOL = 0.5
@@ -102,72 +90,26 @@ def ordinal_dawid_skene(
     1e-10 floor on grades a reader never gave.
     """
     started = time.perf_counter()
-    task, worker, label = _int_array(task, "task"), _int_array(worker, "worker"), _int_array(label, "label")
-    if not task.size == worker.size == label.size:
-        raise ValueError("task, worker and label must have the same length")
-    K = int(n_classes)
-    if K < 2:
-        raise ValueError("n_classes must be at least 2")
     if not 0.0 <= pool <= 1.0:
         raise ValueError("pool must lie in 0..1")
-    if task.size and (min(task.min(), worker.min(), label.min()) < 0 or label.max() >= K):
-        raise ValueError(f"indices must be non-negative and labels lie in 0..{K - 1}")
-    T = int(n_tasks) if n_tasks is not None else (int(task.max()) + 1 if task.size else 0)
-    W = int(n_workers) if n_workers is not None else (int(worker.max()) + 1 if worker.size else 0)
-    if task.size and (task.max() >= T or worker.max() >= W):
-        raise ValueError("a task or worker index is beyond n_tasks / n_workers")
-    s = default_strength(K) if strength is None else float(strength)
+    s = default_strength(int(n_classes)) if strength is None else float(strength)
     if s < 0 or class_strength < 0:
         raise ValueError("prior strengths must be non-negative")
-    gold_of = _gold_array(gold, T, K)
-
-    pairs = worker * K + label
-    groups = _group_tasks(task, pairs, gold_of, T, W, K)
-    n_graded = float(groups.size[groups.graded].sum())
-    gold_at = np.flatnonzero(groups.gold >= 0)
-    gold_grade = groups.gold[gold_at]
-    active = np.bincount(label, minlength=K) > 0
-    active[gold_grade[groups.graded[gold_at]]] = True
+    problem = _problem_prepare(task, worker, label, n_classes, n_tasks, n_workers, gold)
+    K, W, groups, active = problem.K, problem.W, problem.groups, problem.active
     kernel = ordinal_kernel(K, decay)
     # Grades outside the model get no prior mass: nothing could ever be assigned to them.
     kernel = kernel * active[None, :]
     kernel /= np.maximum(kernel.sum(axis=1, keepdims=True), 1e-300)
 
     def m_step(weighted: NDArray[np.float64]):
-        return _map_m_step(weighted, groups, n_graded, active, kernel, s, pool, class_strength, W, K)
+        return _map_m_step(weighted, groups, problem.n_graded, active, kernel, s, pool, class_strength, W, K)
 
-    weighted = _initial_weighted_posteriors(groups, init_posteriors, active, gold_of, T, K)
-    priors, confusion, support = m_step(weighted)
-    history: list[float] = []
-    post = weighted / groups.size
-    converged, iterations = False, 0
-    if not n_graded:
-        max_iter, converged = 0, True
-    for iterations in range(1, max_iter + 1):
-        logits = _log_joint(groups.B, priors, confusion, active, K)
-        new_post, ll = _normalise(logits, groups, gold_at, gold_grade)
-        _fix_gold(new_post, gold_at, gold_grade)
-        history.append(ll)
-        if iterations >= 2 and tol_posterior is not None:
-            converged = _largest_change(new_post, post) <= tol_posterior
-        post = new_post
-        priors, confusion, support = m_step(post * groups.size)
-        if converged:
-            break
-
-    return DawidSkeneResult(
-        posteriors=np.ascontiguousarray(post.T[groups.of_task]),
-        labels=pick_labels(post.T, groups.given.T)[groups.of_task],
-        confusion=confusion,
-        priors=priors,
-        support=support,
-        active=active,
-        iterations=iterations,
-        converged=bool(converged),
-        log_likelihood=np.asarray(history),
-        n_patterns=int(groups.size.size),
-        duration_s=time.perf_counter() - started,
-    )
+    # Only the posterior step decides the stop: the MAP objective is not the likelihood.
+    return _em_run(
+        problem, m_step, init_posteriors=init_posteriors, max_iter=max_iter, tol=None, tol_posterior=tol_posterior,
+        started=started,
+    )  # fmt: skip
 
 
 def map_confusion_rows(
