@@ -344,7 +344,23 @@ def _file_import(
     except (ImageRefused, TargetMissing) as refusal:
         outcome.reason = str(refusal)
         return outcome
-    return radiograph_ingest(project=project, prepared=prepared, mapping=mapping)
+    except Exception as exc:
+        return _unexpected(outcome, exc, "read")
+    try:
+        return radiograph_ingest(project=project, prepared=prepared, mapping=mapping)
+    except Exception as exc:
+        # The file's own transaction is rolled back and its stored file removed (radiograph_ingest);
+        # the folder import reports it and goes on with the next file.
+        return _unexpected(outcome, exc, "store")
+
+
+def _unexpected(outcome: FileOutcome, exc: Exception, step: str) -> FileOutcome:
+    # The type only, never the message or a traceback: either may quote the file's header.
+    logger.error("Ingestion: a file could not be %s (%s)", "read" if step == "read" else "stored", type(exc).__name__)
+    outcome.status = FAILED
+    outcome.radiograph = None
+    outcome.reason = f"The file could not be {'read' if step == 'read' else 'stored'} ({type(exc).__name__}); nothing of it was stored."
+    return outcome
 
 
 # ---------------------------------------------------------------------------------------------
