@@ -184,3 +184,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Hardening ------------------------------------------------------------------------------------
+# Error pages, admin e-mails and log tracebacks withhold request values, uploaded files, frame
+# variables and exception messages in every mode: an uploaded DICOM header is patient data.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.redaction.RedactingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.redaction.RedactingExceptionReporter"
+LOGGING["formatters"]["plain"]["class"] = "config.redaction.RedactingFormatter"
+# JSON nested deeper than the parser's limit is a 400, like any other malformed body.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "config.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+# pydicom's warnings about malformed elements quote the element's value.
+LOGGING.setdefault("loggers", {})["pydicom"] = {"level": "ERROR"}
