@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from . import ra2, services
-from .imaging import IMAGE_SUFFIXES, ImageRefused, date_shift
+from .imaging import IMAGE_SUFFIXES, ImageRefused, date_shift, looks_like_dicom
 from .models import Assignment, JointArea, Membership, Project, Radiograph, Scheme, Visit
 from .services import GradeInput
 from .sources import (
@@ -91,6 +91,53 @@ class IngestionReport:
 def ingestion_key() -> str:
     # A dedicated PSEUDONYM_KEY keeps pseudonyms and date shifts stable when SECRET_KEY is rotated.
     return getattr(settings, "PSEUDONYM_KEY", "") or settings.SECRET_KEY
+
+
+MIN_PSEUDONYM_KEY_BYTES = 32
+
+
+def pseudonym_key_problem() -> str | None:
+    """Why the configured key must not pseudonymise DICOM patients, or None when it may.
+
+    A pseudonym is HMAC(key, Patient ID): with the key committed in the repository, or one short
+    enough to guess, anyone holding a list of IDs can match pseudonyms back to patients.
+    """
+    if getattr(settings, "ALLOW_DEMO_PSEUDONYM_KEY", False):
+        return None
+    key = ingestion_key()
+    if key in getattr(settings, "COMMITTED_DEMO_KEYS", ()):
+        return (
+            "DICOM import is refused: the pseudonym key is the demo key committed in the repository, so "
+            "pseudonyms could be reversed. Set PSEUDONYM_KEY (at least 32 bytes, kept secret and never changed)."
+        )
+    if len(key.encode()) < MIN_PSEUDONYM_KEY_BYTES:
+        return (
+            f"DICOM import is refused: PSEUDONYM_KEY is {len(key.encode())} bytes; at least "
+            f"{MIN_PSEUDONYM_KEY_BYTES} are needed so pseudonyms cannot be reversed by guessing the key."
+        )
+    return None
+
+
+def folder_has_dicom(root: Path) -> bool:
+    """Whether any file under `root` is DICOM, by suffix or by the Part 10 marker."""
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                with open(path, "rb") as handle:
+                    head = handle.read(132)
+            except OSError:
+                continue
+            if looks_like_dicom(head, name=path.name):
+                return True
+    return False
+
+
+def dicom_key_check(*, name: str, data: bytes) -> None:
+    """Refuse a DICOM file while the pseudonym key is unsafe; other formats carry no Patient ID."""
+    if looks_like_dicom(data, name=name):
+        problem = pseudonym_key_problem()
+        if problem is not None:
+            raise ImageRefused(problem)
 
 
 def project_ensure(*, slug: str, scheme_key: str = "svdh") -> tuple[Project, bool]:
@@ -332,9 +379,11 @@ def _file_import(
         outcome.reason = f"The file is too large ({size:,} bytes) for an image of at most {max_pixels:,} pixels."
         return outcome
     try:
+        data = real.read_bytes()
+        dicom_key_check(name=name, data=data)
         prepared = file_prepare(
             name=name,
-            data=real.read_bytes(),
+            data=data,
             declared=declared,
             max_pixels=max_pixels,
             key=ingestion_key(),

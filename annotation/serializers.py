@@ -6,7 +6,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from .imaging import ImageRefused
-from .ingestion import ingestion_key
+from .ingestion import dicom_key_check, ingestion_key
 from .models import Assignment, Grade, JointArea, Landmark, Project, Radiograph
 from .sources import (
     TIMEPOINT_PATTERN,
@@ -241,10 +241,12 @@ class RadiographUploadSerializer(serializers.Serializer):
                 continue
             declared = rows[name].target if rows is not None else FileTarget()
             try:
+                data = upload.read()
+                dicom_key_check(name=name, data=data)
                 prepared.append(
                     file_prepare(
                         name=name,
-                        data=upload.read(),
+                        data=data,
                         declared=declared.over(target_from_filename(name) or FileTarget()),
                         max_pixels=max_pixels,
                         key=ingestion_key(),

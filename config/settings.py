@@ -199,3 +199,15 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
 ]
 # pydicom's warnings about malformed elements quote the element's value.
 LOGGING.setdefault("loggers", {})["pydicom"] = {"level": "ERROR"}
+# Keys committed in this repository: anyone can recompute a pseudonym or forge a session with them.
+COMMITTED_DEMO_KEYS = ("demo-only-insecure-key-do-not-use-in-production",)
+# DICOM import refuses a committed or short PSEUDONYM_KEY, since HMAC(key, Patient ID) is then
+# reversible by anyone holding a list of IDs; only a throw-away demo may set this.
+ALLOW_DEMO_PSEUDONYM_KEY = env_bool("ALLOW_DEMO_PSEUDONYM_KEY", False)
+if PRODUCTION and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-") or SECRET_KEY in COMMITTED_DEMO_KEYS
+):
+    raise ConfigurationError(
+        "SECRET_KEY is weak: production needs at least 50 characters with at least 5 different ones, "
+        "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )

@@ -51,6 +51,9 @@ def test_workers_listen_on_the_right_queues(compose):
     assert set(compose["volumes"]) == {"postgres-data", "redis-data", "media"}
 
 
+STRONG_KEY = "k3Y-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+
+
 def _start_django(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DEBUG", "DJANGO_ENV"}}
     env.update(env_overrides)
@@ -73,7 +76,7 @@ def test_production_refuses_debug():
 
 
 def test_production_starts_with_a_key_and_no_debug():
-    result = _start_django({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    result = _start_django({"DJANGO_ENV": "production", "SECRET_KEY": STRONG_KEY, "DJANGO_SETTINGS_MODULE": "config.settings"})
     assert result.returncode == 0, result.stderr
 
 
