@@ -211,3 +211,18 @@ if PRODUCTION and (
         "SECRET_KEY is weak: production needs at least 50 characters with at least 5 different ones, "
         "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from
+# one address, that pair is locked for LOGIN_LOCKOUT_MINUTES; staff unlock it in the admin by
+# deleting the access attempt. Per pair, so a stranger cannot lock a reader out from elsewhere.
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = __import__("datetime").timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Only the connection's own address counts, unless a number of trusted reverse proxies is given:
+# a client could otherwise dodge the lock by sending its own X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
