@@ -182,6 +182,8 @@ def _raster_decode(data: bytes, *, max_pixels: int, allow_colour: bool) -> Decod
     notes: list[str] = []
     pixels = _grey_pixels(image, allow_colour=allow_colour, notes=notes)
     metadata = {"source_format": source_format, "source_mode": image.mode}
+    image.close()  # its pixel buffer is as large as `pixels`; release it before hashing and storing
+    del image
     return _finish(pixels, source_format=source_format, metadata=metadata, notes=notes)
 
 
@@ -612,7 +614,10 @@ def _finish(
     if int(pixels.min()) == int(pixels.max()):
         raise ImageRefused("The image is blank: every pixel has the same value.")
     pixels = np.ascontiguousarray(pixels)
-    digest = hashlib.sha256(f"{pixels.dtype.str}{pixels.shape}".encode() + pixels.tobytes()).hexdigest()
+    # Hashed in place: `tobytes()` would copy the whole image once more at the peak of the decode.
+    hasher = hashlib.sha256(f"{pixels.dtype.str}{pixels.shape}".encode())
+    hasher.update(memoryview(pixels).cast("B"))
+    digest = hasher.hexdigest()
     metadata = metadata | {"bits": 8 * pixels.dtype.itemsize, "pixel_sha256": digest}
     return DecodedImage(
         pixels=pixels,

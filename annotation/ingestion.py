@@ -11,6 +11,7 @@ import os
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -214,9 +215,45 @@ def radiograph_ingest(*, project: Project, prepared: PreparedFile, mapping: dict
     return outcome
 
 
-def radiographs_ingest(*, project: Project, files: Sequence[PreparedFile]) -> IngestionReport:
-    """Store uploaded files, already checked by the serializer, one transaction each."""
-    report = IngestionReport(files=[radiograph_ingest(project=project, prepared=prepared) for prepared in files])
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An uploaded file and where it goes. It is decoded once to check it and once more to store
+    it, and never kept decoded in between: a request of twenty large images then holds one
+    image's pixels at a time, not twenty."""
+
+    name: str
+    upload: Any  # Django's UploadedFile: in memory when small, a temporary file otherwise
+    declared: FileTarget
+    default_timepoint: str
+    allow_colour: bool
+
+    def prepare(self) -> PreparedFile:
+        """Decode, check and place the file; raises `ImageRefused` or `TargetMissing`."""
+        self.upload.seek(0)
+        data = self.upload.read()
+        dicom_key_check(name=self.name, data=data)
+        return file_prepare(
+            name=self.name,
+            data=data,
+            declared=self.declared,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            key=ingestion_key(),
+            default_timepoint=self.default_timepoint,
+            allow_colour=self.allow_colour,
+        )
+
+
+def radiographs_ingest(*, project: Project, files: Sequence[CheckedUpload]) -> IngestionReport:
+    """Store uploaded files, already checked by the serializer, one at a time, one transaction each."""
+    report = IngestionReport()
+    for item in files:
+        try:
+            prepared = item.prepare()
+        except (ImageRefused, TargetMissing) as refusal:  # the same bytes passed the check; kept for safety
+            report.files.append(FileOutcome(file=item.name, status=FAILED, reason=str(refusal)))
+            continue
+        report.files.append(radiograph_ingest(project=project, prepared=prepared))
+        del prepared  # before the next decode, not after it
     _log(project, report)
     return report
 

@@ -6,14 +6,13 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from .imaging import ImageRefused
-from .ingestion import dicom_key_check, ingestion_key
+from .ingestion import CheckedUpload
 from .models import Assignment, Grade, JointArea, Landmark, Project, Radiograph
 from .sources import (
     TIMEPOINT_PATTERN,
     FileTarget,
     ManifestError,
     TargetMissing,
-    file_prepare,
     manifest_read,
     max_file_bytes,
     target_from_filename,
@@ -224,10 +223,11 @@ class RadiographUploadSerializer(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         rows = attrs.get("manifest")
         max_pixels = settings.MAX_IMAGE_PIXELS
-        prepared, errors = [], {}
+        checked: list[CheckedUpload] = []
+        errors: dict[str, list[str]] = {}
         for upload in attrs["files"]:
             name = upload.name
-            if name in errors or any(item.name == name for item in prepared):
+            if name in errors or any(item.name == name for item in checked):
                 errors[name] = ["The same file name appears twice in one upload."]
                 continue
             if rows is not None and name not in rows:
@@ -239,24 +239,19 @@ class RadiographUploadSerializer(serializers.Serializer):
             if upload.size > max_file_bytes(max_pixels):
                 errors[name] = [f"The file is too large ({upload.size:,} bytes) for an image of at most {max_pixels:,} pixels."]
                 continue
-            declared = rows[name].target if rows is not None else FileTarget()
+            declared = (rows[name].target if rows is not None else FileTarget()).over(target_from_filename(name) or FileTarget())
+            item = CheckedUpload(
+                name=name, upload=upload, declared=declared, default_timepoint=attrs["timepoint"], allow_colour=attrs["allow_colour"]
+            )
             try:
-                data = upload.read()
-                dicom_key_check(name=name, data=data)
-                prepared.append(
-                    file_prepare(
-                        name=name,
-                        data=data,
-                        declared=declared.over(target_from_filename(name) or FileTarget()),
-                        max_pixels=max_pixels,
-                        key=ingestion_key(),
-                        default_timepoint=attrs["timepoint"],
-                        allow_colour=attrs["allow_colour"],
-                    )
-                )
+                # Decoded to check it, then let go: only one file's pixels are held at a time, and the
+                # store step decodes each again (radiographs_ingest).
+                item.prepare()
             except (ImageRefused, TargetMissing) as refusal:
                 errors[name] = [str(refusal)]
+                continue
+            checked.append(item)
         if errors:
             raise serializers.ValidationError({"files": errors})
-        attrs["prepared"] = prepared
+        attrs["checked"] = checked
         return attrs
