@@ -123,7 +123,7 @@ class GradeItemSerializer(serializers.Serializer):
 class GradeBulkSaveSerializer(serializers.Serializer):
     """Context: `assignment` and `areas`."""
 
-    grades = GradeItemSerializer(many=True, allow_empty=False, max_length=200)
+    grades = GradeItemSerializer(many=True, allow_empty=False, min_length=1, max_length=200)
 
     def validate(self, attrs: dict) -> dict:
         assignment: Assignment = self.context["assignment"]
@@ -181,7 +181,7 @@ class LandmarkCorrectionItemSerializer(serializers.Serializer):
 class LandmarkCorrectionSerializer(serializers.Serializer):
     """Context: `joints`, `radiograph` and `assignment`."""
 
-    landmarks = LandmarkCorrectionItemSerializer(many=True, allow_empty=False, max_length=100)
+    landmarks = LandmarkCorrectionItemSerializer(many=True, allow_empty=False, min_length=1, max_length=100)
 
     def validate(self, attrs: dict) -> dict:
         if self.context["assignment"].status == Assignment.Status.SUBMITTED:
@@ -206,7 +206,7 @@ class RadiographUploadSerializer(serializers.Serializer):
     """
 
     files = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=True), allow_empty=False, max_length=MAX_FILES_PER_UPLOAD
+        child=serializers.FileField(allow_empty_file=True), allow_empty=False, min_length=1, max_length=MAX_FILES_PER_UPLOAD
     )
     manifest = serializers.FileField(required=False, help_text="CSV: file, patient, timepoint, laterality, body_part")
     timepoint = serializers.RegexField(TIMEPOINT_PATTERN, max_length=32, default="baseline")

@@ -226,3 +226,5 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # a client could otherwise dodge the lock by sending its own X-Forwarded-For.
 AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+# The schema documents the error answers every operation shares (400/401/403/404/409).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.error_responses"]
