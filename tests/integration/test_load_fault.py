@@ -1,5 +1,6 @@
-"""The load-and-fault benchmark at a small size: readers through gunicorn, a web worker and the
-Celery worker killed, and nothing acknowledged lost. The README gives the 50-reader figures."""
+"""The load-and-fault benchmark at a small size: readers through gunicorn, a web worker killed, the
+Celery worker killed during a consensus recompute and during a training, and nothing acknowledged
+lost, nothing half-stored, the serving model still serving. The README gives the 50-reader figures."""
 from __future__ import annotations
 
 import io
@@ -9,14 +10,15 @@ from django.core.management import call_command
 from annotation.models import Grade, Project
 
 
-def test_readers_lose_nothing_when_a_web_worker_and_the_celery_worker_are_killed(real_services, transactional_db, schemes):
+def test_readers_lose_nothing_and_the_model_still_serves_when_web_and_celery_workers_are_killed(real_services, transactional_db, schemes):
     out = io.StringIO()
     call_command("bench_load_fault", readers=4, seconds=10, think=0.3, assignments=2, web_workers=2, port=17011, stdout=out)
     report = out.getvalue()
     print("\n" + report)
     assert "0 acknowledged grades missing, 0 acknowledged submissions missing, 0 half-stored consensus runs" in report
-    assert "recompute after the crash: completed, web still serving: True" in report
-    assert "web worker" in report and "Celery worker killed" in report
+    assert "recompute after the crash: completed, serving model after the training crash: v1 (" in report
+    assert "web still serving: True" in report
+    assert "web worker" in report and "Celery worker killed" in report and "while training version 2" in report
     assert "0 server errors" in report
     # It cleans up after itself.
     assert not Project.objects.filter(slug__startswith="bench-load-").exists() and not Grade.objects.exists()

@@ -3,9 +3,11 @@
 N simulated readers (threads, each with its own token and think time) grade their assignments in
 small bulk saves and submit them through a real gunicorn on the configured database. Mid-run one
 web worker is killed with SIGKILL; during a consensus recompute the Celery worker is killed and
-started again. Afterwards it checks that every acknowledged grade and submission is in the
-database, that no consensus run is half-stored (each stored run has one label per task), that a
-recompute after the crash completes, and that the web server still answers. It prints save latency
+started again; then a first model version is trained and promoted, and the Celery worker is killed
+while it trains the next. Afterwards it checks that every acknowledged grade and submission is in
+the database, that no consensus run is half-stored (each stored run has one label per task), that
+a recompute after the crash completes, that the promoted version still serves suggestions and the
+killed run is marked failed, and that the web server still answers. It prints save latency
 percentiles and throughput, then removes what it created.
 
     .venv/bin/python manage.py bench_load_fault --readers 50 --seconds 60
@@ -20,7 +22,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -33,6 +34,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 CELLS_PER_SAVE = 4
+# Small phantoms and a tiny network: the benchmark times the platform, not the model.
+PHANTOM_SIDE = (192, 240)
+BENCH_MODEL_CONFIG = {
+    "landmark": {"input_size": [80, 64], "widths": [8, 16]},
+    "grading": {"crop_size": 24, "widths": [8, 16], "hidden": 16, "embed_dim": 4},
+    "num_threads": 1,
+    "val_fraction": 0.0,
+    "test_fraction": 0.0,
+}
 
 
 @dataclass
@@ -194,9 +204,11 @@ class Command(BaseCommand):
             raise CommandError("run it on PostgreSQL (DATABASE_URL=postgres://...)")
         from annotation.models import Assignment, Grade
 
-        media = tempfile.mkdtemp(prefix="bench-load-media-")
+        # The web server, the worker and this process (which trains the first model version) share
+        # one media folder, as they share one in production.
+        media = str(settings.MEDIA_ROOT)
         stamp = f"bench-load-{int(time.time())}"
-        project, reader_tokens, lead_token = _setup(stamp=stamp, readers=readers, per_reader=assignments)
+        project, reader_tokens, lead_token, check_assignment = _setup(stamp=stamp, readers=readers, per_reader=assignments)
         db = connection.settings_dict
         env = dict(os.environ)
         env.update(
@@ -205,6 +217,8 @@ class Command(BaseCommand):
             ALLOWED_HOSTS="127.0.0.1,localhost",
         )
         port = _free_port(port)
+        # Stopped from outside (a timeout, Ctrl-C): still stop the servers it started, in `finally`.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         base = f"http://127.0.0.1:{port}"
         processes: dict[str, subprocess.Popen] = {}
         faults: list[str] = []
@@ -247,6 +261,11 @@ class Command(BaseCommand):
 
             # After the crash: a new recompute completes.
             recomputed = _recompute_and_wait(lead, project, timeout=300)
+            # A serving model, then the Celery worker killed while it trains the next version.
+            serving = _serving_model(project)
+            faults.append(_kill_worker_during_training(project, processes))
+            processes["worker"] = _worker(env)
+            still_serves = _still_serves(Client(base, reader_tokens[0][0]), check_assignment, project, serving)
             web_alive = _wait_http(base + "/api/schema/", 10, quiet=True)
         finally:
             for process in processes.values():
@@ -271,13 +290,23 @@ class Command(BaseCommand):
             f"faults: {'; '.join(faults)}\n"
             f"client side: {tally.connection_errors} connection errors (retried), {tally.conflicts} conflicts after a retry, {tally.server_errors} server errors\n"
             f"checks: {len(lost)} acknowledged grades missing, {len(unsubmitted)} acknowledged submissions missing, "
-            f"{half_stored} half-stored consensus runs, recompute after the crash: {recomputed}, web still serving: {web_alive}"
+            f"{half_stored} half-stored consensus runs, recompute after the crash: {recomputed}, "
+            f"serving model after the training crash: {still_serves}, web still serving: {web_alive}"
         )
         if not keep:
             _teardown(project, stamp)
-        problems = lost or unsubmitted or half_stored or tally.server_errors or not web_alive or recomputed != "completed"
+        problems = (
+            lost or unsubmitted or half_stored or tally.server_errors or not web_alive or recomputed != "completed"
+            or not still_serves.startswith("v")
+        )
         if problems or saves == 0:
             raise CommandError("the load-and-fault checks failed; see above")
+
+
+def _phantom_config():
+    from modeling.ml.phantoms import PhantomConfig
+
+    return PhantomConfig(width=PHANTOM_SIDE[0], height=PHANTOM_SIDE[1])
 
 
 def _setup(*, stamp: str, readers: int, per_reader: int):
@@ -293,8 +322,14 @@ def _setup(*, stamp: str, readers: int, per_reader: int):
 
     from PIL import Image
 
+    from annotation.models import Joint, Landmark, Project
+    from modeling.ml.phantoms import generate_patient
+
     users = get_user_model().objects
-    project = services.project_create(name=stamp, slug=stamp, readers_per_radiograph=3, blinded=True)
+    project = services.project_create(
+        name=stamp, slug=stamp, readers_per_radiograph=3, blinded=True, suggestions=Project.Suggestions.ASSISTED
+    )
+    joints = {joint.name: joint for joint in Joint.objects.filter(scheme=project.scheme, body_part="hand")}
     # Recomputes only when asked: the benchmark times them itself.
     consensus_settings_get(project=project)
     ConsensusSettings.objects.filter(project=project).update(auto_recompute=False)
@@ -303,21 +338,32 @@ def _setup(*, stamp: str, readers: int, per_reader: int):
     people = [users.create_user(username=f"{stamp}-r{index:03d}") for index in range(readers)]
     for person in people:
         services.membership_set(user=person, project=project, role=Membership.Role.READER)
-    rng = np.random.default_rng(0)
     own: dict[int, list[int]] = {person.pk: [] for person in people}
-    n_radiographs = max(1, readers * per_reader // 3)
-    for index in range(n_radiographs):
+    n_radiographs = max(2, readers * per_reader // 3)
+    # Phantom hands with their landmarks: what a model version needs to train and to serve.
+    # One more than the readers read: left unread, it shows whether the serving model still serves.
+    phantoms = [hand for index in range(n_radiographs // 2 + 1) for hand in generate_patient(index, _phantom_config())]
+    check_assignment = None
+    for index, phantom in enumerate(phantoms[: n_radiographs + 1]):
         buffer = BytesIO()
-        Image.fromarray(rng.integers(0, 65535, size=(80, 64), dtype=np.uint16)).save(buffer, format="PNG")
+        Image.fromarray(phantom.image.astype(np.uint16)).save(buffer, format="PNG", compress_level=1)
         radiograph = services.radiograph_add(
-            project=project, pseudonym=f"B{index:05d}", laterality="L", image_bytes=buffer.getvalue(),
-            image_suffix="png", width=64, height=80,
+            project=project, pseudonym=f"B{index // 2:05d}", laterality=phantom.laterality, image_bytes=buffer.getvalue(),
+            image_suffix="png", width=phantom.width, height=phantom.height,
         ).radiograph
+        Landmark.objects.bulk_create(
+            Landmark(radiograph=radiograph, joint=joints[name], x=x, y=y, source=Landmark.Source.IMPORT)
+            for name, (x, y) in phantom.landmarks.items()
+            if name in joints
+        )
+        if index == n_radiographs:
+            check_assignment = services.assignments_create(radiograph=radiograph, readers=[people[0]])[0].pk
+            continue
         chosen = [people[(index * 3 + k) % readers] for k in range(min(3, readers))]
         for assignment in services.assignments_create(radiograph=radiograph, readers=chosen):
             own[assignment.reader_id].append(assignment.pk)
     tokens = [(Token.objects.create(user=person).key, own[person.pk]) for person in people]
-    return project, tokens, Token.objects.create(user=lead).key
+    return project, tokens, Token.objects.create(user=lead).key, check_assignment
 
 
 def _teardown(project, stamp: str) -> None:
@@ -336,13 +382,18 @@ def _worker(env: dict) -> subprocess.Popen:
 
 
 def _stop(process: subprocess.Popen) -> None:
+    """A warm shutdown of the master (it lets its children finish), then the whole group."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # any child left behind
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def _wait_http(url: str, timeout: float, quiet: bool = False) -> bool:
@@ -374,7 +425,6 @@ def _kill_worker_during_recompute(lead: Client, project, processes: dict, env: d
     while time.monotonic() < until:
         started = ConsensusSettings.objects.get(project=project).compute_started_at
         if started is not None and started != before:
-            time.sleep(0.05)  # inside the compute: reading grades or fitting
             os.killpg(processes["worker"].pid, signal.SIGKILL)
             processes["worker"].wait()
             finished = ConsensusRun.objects.filter(project=project).count() - runs_before
@@ -387,17 +437,19 @@ def _kill_worker_during_recompute(lead: Client, project, processes: dict, env: d
 def _recompute_and_wait(lead: Client, project, *, timeout: float) -> str:
     from consensus.models import ConsensusRun
 
+    from annotation.models import JointArea
+
+    dimensions = JointArea.objects.filter(scheme_id=project.scheme_id).values("dimension").distinct().count()
     before = ConsensusRun.objects.filter(project=project).count()
     status, _ = lead.call("POST", f"/api/projects/{project.pk}/consensus/recompute/", {})
     if status != 202:
         return f"request answered {status}"
     until = time.monotonic() + timeout
     while time.monotonic() < until:
-        if ConsensusRun.objects.filter(project=project).count() > before:
-            time.sleep(1.0)  # the other dimension's run follows the first
+        if ConsensusRun.objects.filter(project=project).count() >= before + dimensions:  # one run per dimension
             return "completed"
         time.sleep(0.5)
-    return f"no run within {timeout:.0f} s"
+    return f"not every dimension's run within {timeout:.0f} s"
 
 
 def _half_stored_runs(project) -> int:
@@ -407,3 +459,57 @@ def _half_stored_runs(project) -> int:
 
     runs = ConsensusRun.objects.filter(project=project, status=ConsensusRun.Status.OK).annotate(stored=Count("labels"))
     return sum(1 for run in runs if run.stored != run.n_tasks)
+
+
+def _serving_model(project):
+    """Train a first version in this process, promote it and wait for its suggestions."""
+    from modeling import services as modeling
+    from modeling.models import Suggestion
+
+    run = modeling.model_version_request(project=project, epochs=2, config=BENCH_MODEL_CONFIG, enqueue=False)
+    version = modeling.model_version_train(run_id=run.pk)
+    version = modeling.model_version_promote(version=version)  # its suggestions are made on the worker
+    until = time.monotonic() + 180
+    while time.monotonic() < until and not Suggestion.objects.filter(model_version=version).exists():
+        time.sleep(0.5)
+    return version
+
+
+def _kill_worker_during_training(project, processes: dict) -> str:
+    from modeling import services as modeling
+    from modeling.models import TrainingRun
+
+    config = {**BENCH_MODEL_CONFIG, "time_budget_s": 600}
+    run = modeling.model_version_request(project=project, epochs=200, config=config)
+    until = time.monotonic() + 180
+    while time.monotonic() < until:
+        current = TrainingRun.objects.get(pk=run.pk)
+        if current.status == TrainingRun.Status.RUNNING and current.epoch_log:
+            os.killpg(processes["worker"].pid, signal.SIGKILL)
+            processes["worker"].wait()
+            return f"Celery worker killed while training version {run.model_version.number} (epoch {len(current.epoch_log)})"
+        time.sleep(0.2)
+    return "the training did not start within 180 s; worker not killed"
+
+
+def _still_serves(reader: Client, assignment: int, project, serving) -> str:
+    """The version that served before the crash still serves, and the killed run is marked failed."""
+    from django.utils import timezone
+
+    from modeling import services as modeling
+    from modeling.models import ModelVersion
+
+    # The run's heartbeat stops with its worker; the periodic check marks it failed once stale.
+    modeling.training_runs_fail_stale(now=timezone.now() + modeling.STALE_AFTER + __import__("datetime").timedelta(seconds=1))
+    active = ModelVersion.objects.filter(project=project, status=ModelVersion.Status.ACTIVE).first()
+    if active is None or active.pk != serving.pk:
+        return "no (another version is active)"
+    if ModelVersion.objects.filter(project=project, status=ModelVersion.Status.TRAINING).exists():
+        return "no (a killed run is still marked training)"
+    try:
+        status, body = reader.call("GET", f"/api/assignments/{assignment}/suggestions/")
+    except OSError as error:
+        return f"no ({type(error).__name__})"
+    if status != 200 or body.get("model_version") != f"v{serving.number}" or not body.get("suggestions"):
+        return f"no (suggestions answered {status}, version {body.get('model_version')})"
+    return f"v{serving.number} ({len(body['suggestions'])} suggested areas)"
