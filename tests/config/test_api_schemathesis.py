@@ -30,6 +30,7 @@ def _run(live_server, token: str, report: Path) -> subprocess.CompletedProcess:
             "--report", "junit", "--report-junit-path", str(report),
         ],
         capture_output=True, text=True, timeout=900,
+        cwd=report.parent,  # schemathesis keeps a cache folder in its working directory
     )
 
 

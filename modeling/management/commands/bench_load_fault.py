@@ -218,7 +218,7 @@ class Command(BaseCommand):
         )
         port = _free_port(port)
         # Stopped from outside (a timeout, Ctrl-C): still stop the servers it started, in `finally`.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        previous_handler = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         base = f"http://127.0.0.1:{port}"
         processes: dict[str, subprocess.Popen] = {}
         faults: list[str] = []
@@ -264,12 +264,14 @@ class Command(BaseCommand):
             # A serving model, then the Celery worker killed while it trains the next version.
             serving = _serving_model(project)
             faults.append(_kill_worker_during_training(project, processes))
-            processes["worker"] = _worker(env)
+            if processes["worker"].poll() is not None:
+                processes["worker"] = _worker(env)
             still_serves = _still_serves(Client(base, reader_tokens[0][0]), check_assignment, project, serving)
             web_alive = _wait_http(base + "/api/schema/", 10, quiet=True)
         finally:
             for process in processes.values():
                 _stop(process)
+            signal.signal(signal.SIGTERM, previous_handler)
 
         # Checks, on the database itself.
         stored = {
@@ -376,7 +378,7 @@ def _teardown(project, stamp: str) -> None:
 def _worker(env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,inference,training",
-         "--concurrency", "1", "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h"],
+         "--concurrency", "2", "--loglevel", "WARNING", "-n", f"bench-{os.getpid()}@%h"],
         cwd=settings.BASE_DIR, env=env, start_new_session=True,
     )
 
@@ -481,7 +483,7 @@ def _kill_worker_during_training(project, processes: dict) -> str:
 
     config = {**BENCH_MODEL_CONFIG, "time_budget_s": 600}
     run = modeling.model_version_request(project=project, epochs=200, config=config)
-    until = time.monotonic() + 180
+    until = time.monotonic() + 420
     while time.monotonic() < until:
         current = TrainingRun.objects.get(pk=run.pk)
         if current.status == TrainingRun.Status.RUNNING and current.epoch_log:
@@ -489,7 +491,7 @@ def _kill_worker_during_training(project, processes: dict) -> str:
             processes["worker"].wait()
             return f"Celery worker killed while training version {run.model_version.number} (epoch {len(current.epoch_log)})"
         time.sleep(0.2)
-    return "the training did not start within 180 s; worker not killed"
+    return "the training did not start within 420 s; worker not killed"
 
 
 def _still_serves(reader: Client, assignment: int, project, serving) -> str:
