@@ -14,7 +14,7 @@ COPY scoring ./scoring
 COPY manage.py ./
 RUN pip install --no-cache-dir --index-url "$TORCH_INDEX" "$TORCH_SPEC" \
  && pip install --no-cache-dir .
-RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" python manage.py collectstatic --noinput
 RUN useradd --create-home app && mkdir -p /media && chown app /media
 USER app
 EXPOSE 8000

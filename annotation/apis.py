@@ -306,6 +306,6 @@ class RadiographUploadApi(APIView):
         )
         serializer = RadiographUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        report = ingestion.radiographs_ingest(project=project, files=serializer.validated_data["prepared"])
+        report = ingestion.radiographs_ingest(project=project, files=serializer.validated_data["checked"])
         created = report.counts()["imported"] > 0
         return Response(report.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -120,9 +120,17 @@ def image_decode(data: bytes, *, name: str, max_pixels: int, allow_colour: bool 
         raise ImageRefused("The file is empty (0 bytes).")
     if max_pixels <= 0:
         raise ValueError("max_pixels must be positive")
-    if looks_like_dicom(data, name=name):
-        return _dicom_decode(data, max_pixels=max_pixels, allow_colour=allow_colour)
-    return _raster_decode(data, max_pixels=max_pixels, allow_colour=allow_colour)
+    try:
+        if looks_like_dicom(data, name=name):
+            return _dicom_decode(data, max_pixels=max_pixels, allow_colour=allow_colour)
+        return _raster_decode(data, max_pixels=max_pixels, allow_colour=allow_colour)
+    except (ImageRefused, MemoryError):
+        raise
+    except Exception as exc:
+        # The last line of defence: a decoder library failing in a way no branch above foresaw is
+        # still a refusal of this one file, not a server error or an aborted folder import. Only the
+        # exception's type is named: its text may quote header values.
+        raise ImageRefused(f"The file cannot be decoded; it is damaged or uses an unsupported variant ({type(exc).__name__}).") from None
 
 
 def looks_like_dicom(data: bytes, *, name: str) -> bool:
@@ -174,6 +182,8 @@ def _raster_decode(data: bytes, *, max_pixels: int, allow_colour: bool) -> Decod
     notes: list[str] = []
     pixels = _grey_pixels(image, allow_colour=allow_colour, notes=notes)
     metadata = {"source_format": source_format, "source_mode": image.mode}
+    image.close()  # its pixel buffer is as large as `pixels`; release it before hashing and storing
+    del image
     return _finish(pixels, source_format=source_format, metadata=metadata, notes=notes)
 
 
@@ -228,6 +238,10 @@ def _grey_from_rgb(rgb: np.ndarray, *, allow_colour: bool, notes: list[str]) -> 
 def _dicom_decode(data: bytes, *, max_pixels: int, allow_colour: bool) -> DecodedImage:
     import pydicom
 
+    # pydicom's default is to validate values as they are read and log each invalid one, quoting
+    # it: a damaged Patient Name would land in the log. Values are checked here, where needed.
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
     try:
         # pydicom warns about odd values with the value in the text; nothing of a header may reach
         # a log, so those warnings are silenced here.
@@ -277,7 +291,8 @@ def _dicom_decode(data: bytes, *, max_pixels: int, allow_colour: bool) -> Decode
     notes: list[str] = []
     if samples > 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
         if raw.ndim != 3 or raw.shape[-1] != 3:
-            raise ImageRefused(f"DICOM photometric interpretation '{photometric}' is not supported.")
+            named = f" '{photometric}'" if _CODE_STRING.match(photometric) else ""
+            raise ImageRefused(f"DICOM photometric interpretation{named} is not supported.")
         rgb = _to_8bit(raw).astype(np.int16)
         pixels = _grey_from_rgb(rgb, allow_colour=allow_colour, notes=notes)
         voi = "none (colour source)"
@@ -304,23 +319,22 @@ def _dicom_decode(data: bytes, *, max_pixels: int, allow_colour: bool) -> Decode
         notes=notes,
         laterality=_dicom_laterality(ds),
         body_part=_dicom_body_part(ds),
-        identity=DicomIdentity(patient_id=_text(ds.get("PatientID")), study_date=_dicom_date(ds.get("StudyDate"))),
+        identity=DicomIdentity(patient_id=_text(_optional(ds, "PatientID")), study_date=_dicom_date(_optional(ds, "StudyDate"))),
     )
 
 
 def _dicom_grey(raw: np.ndarray, ds) -> tuple[np.ndarray, str]:
     """Modality LUT (rescale), then the VOI LUT or window, then the full 16-bit range."""
-    from pydicom.pixels import apply_modality_lut, apply_voi
-
-    values = apply_modality_lut(raw, ds).astype(np.float64)
-    voi_sequence = ds.get("VOILUTSequence")
-    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    values = _dicom_modality(raw, ds)
+    voi_sequence = _dicom_sequence(ds, "VOILUTSequence", "VOI LUT Sequence")
+    center, width = _first(_dicom_get(ds, "WindowCenter")), _first(_dicom_get(ds, "WindowWidth"))
     if voi_sequence:
-        lut_bits = int(voi_sequence[0].LUTDescriptor[2])
-        scaled = apply_voi(values, ds, index=0).astype(np.float64) / float(2**lut_bits - 1)
+        scaled = _dicom_voi_lut(values, ds, voi_sequence)
         voi = "VOI LUT"
     elif center is not None and width is not None and width > 0:
-        function = str(ds.get("VOILUTFunction", "LINEAR")).upper()
+        function = str(_dicom_get(ds, "VOILUTFunction") or "LINEAR").strip().upper()
+        if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
+            raise ImageRefused("The DICOM VOI LUT Function is not LINEAR, LINEAR_EXACT or SIGMOID.")
         scaled = _window(values, center=center, width=width, function=function)
         voi = f"window {function.lower()} center {center:g} width {width:g}"
     else:
@@ -329,8 +343,100 @@ def _dicom_grey(raw: np.ndarray, ds) -> tuple[np.ndarray, str]:
             raise ImageRefused("The image is blank: every pixel has the same value.")
         scaled = (values - low) / (high - low)
         voi = "full range (no window in the file)"
+    if not np.isfinite(scaled).all():
+        raise ImageRefused("The DICOM window or VOI LUT gives pixel values that are not numbers.")
     pixels = np.rint(np.clip(scaled, 0.0, 1.0) * 65535.0).astype(np.uint16)
     return pixels, voi
+
+
+# The display pipeline reads a handful of header modules; each helper below turns a malformed
+# element (missing, truncated, garbled, of the wrong VR) into a refusal that names the element and
+# never quotes its value, since a garbled element may hold anything.
+
+
+def _dicom_get(ds, keyword: str) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ds.get(keyword)
+    except Exception:
+        raise ImageRefused(f"The DICOM element {keyword} cannot be read; the header is damaged.") from None
+
+
+def _dicom_sequence(ds, keyword: str, title: str) -> list | None:
+    value = _dicom_get(ds, keyword)
+    if value is None or value == "" or (isinstance(value, (bytes, list, tuple)) and not value):
+        return None
+    from pydicom.sequence import Sequence
+
+    if not isinstance(value, Sequence):
+        raise ImageRefused(f"The DICOM {title} is not a sequence (wrong value representation).")
+    return list(value) or None
+
+
+def _dicom_number(ds, keyword: str, title: str, *, default: float) -> float:
+    value = _dicom_get(ds, keyword)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bytes):
+        raise ImageRefused(f"The DICOM {title} has the wrong value representation (raw bytes, not a number).")
+    number = _first(value)
+    if number is None:
+        raise ImageRefused(f"The DICOM {title} is not a number.")
+    return number
+
+
+def _dicom_modality(raw: np.ndarray, ds) -> np.ndarray:
+    """The modality LUT (Rescale Slope and Intercept, or a Modality LUT Sequence) as float64."""
+    from pydicom.pixels import apply_modality_lut
+
+    slope = _dicom_number(ds, "RescaleSlope", "Rescale Slope", default=1.0)
+    _dicom_number(ds, "RescaleIntercept", "Rescale Intercept", default=0.0)
+    if slope == 0.0:
+        raise ImageRefused("The DICOM Rescale Slope is 0: every pixel would have the same value.")
+    sequence = _dicom_sequence(ds, "ModalityLUTSequence", "Modality LUT Sequence")
+    if sequence is not None:
+        _lut_check(sequence[0], "Modality LUT")
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
+    except ImageRefused:
+        raise
+    except Exception as exc:
+        raise ImageRefused(
+            f"The DICOM modality LUT (rescale) cannot be applied; the header is damaged ({type(exc).__name__})."
+        ) from None
+    if values.shape != raw.shape or not np.isfinite(values).all():
+        raise ImageRefused("The DICOM modality LUT (rescale) gives pixel values that are not numbers.")
+    return values
+
+
+def _lut_check(item, title: str) -> int:
+    """The LUT's bits per entry, after checking the item has a usable descriptor and data."""
+    try:
+        descriptor = [int(value) for value in item.LUTDescriptor]
+        has_data = len(item.LUTData) > 0 if "LUTData" in item else False
+    except Exception:
+        raise ImageRefused(f"The DICOM {title} has no readable LUT Descriptor.") from None
+    if len(descriptor) != 3 or not has_data:
+        raise ImageRefused(f"The DICOM {title} is incomplete (LUT Descriptor or LUT Data missing).")
+    bits = descriptor[2]
+    if not 8 <= bits <= 16:
+        raise ImageRefused(f"The DICOM {title} has {bits} bits per entry; 8 to 16 are allowed.")
+    return bits
+
+
+def _dicom_voi_lut(values: np.ndarray, ds, sequence: list) -> np.ndarray:
+    from pydicom.pixels import apply_voi
+
+    lut_bits = _lut_check(sequence[0], "VOI LUT")
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return np.asarray(apply_voi(values, ds, index=0), dtype=np.float64) / float(2**lut_bits - 1)
+    except Exception as exc:
+        raise ImageRefused(f"The DICOM VOI LUT cannot be applied; the header is damaged ({type(exc).__name__}).") from None
 
 
 def _window(values: np.ndarray, *, center: float, width: float, function: str) -> np.ndarray:
@@ -344,16 +450,52 @@ def _window(values: np.ndarray, *, center: float, width: float, function: str) -
     return (values - (center - 0.5)) / (width - 1) + 0.5
 
 
+# A whitelisted attribute is still a field someone typed into: a scanner's Manufacturer can hold
+# "Kowalska^Zofia MRN-88231977". Text is kept only when it looks like what the attribute is for;
+# anything else is dropped whole (never trimmed to a part that might still identify).
+# Code strings (VR CS): upper-case letters, digits, space and underscore, at most 16 characters.
+_CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+# Names of a maker or a model: letters, digits, space and . , - / ( ) & +; no "^" (the separator of
+# person names), no "@", and no run of five or more digits (record numbers, dates, phone numbers).
+_PRODUCT_TEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .,\-/()&+]{0,63}$")
+_LONG_NUMBER = re.compile(r"\d{5,}")
+_TEXT_KEYWORDS = {"Manufacturer", "ManufacturerModelName"}
+
+
+def _safe_text(keyword: str, text: str) -> bool:
+    if keyword in _TEXT_KEYWORDS:
+        return bool(_PRODUCT_TEXT.match(text)) and not _LONG_NUMBER.search(text)
+    return bool(_CODE_STRING.match(text))
+
+
 def dicom_whitelist(ds) -> dict[str, Any]:
-    """The technical attributes of `DICOM_WHITELIST` that the file has, as JSON values."""
+    """The technical attributes of `DICOM_WHITELIST` that the file has, as JSON values.
+
+    A text value that does not match its safe pattern is dropped, as is any value that cannot be
+    read; only the keywords of what was dropped are kept, under `dropped`.
+    """
     kept: dict[str, Any] = {}
+    dropped: list[str] = []
     for keyword in DICOM_WHITELIST:
-        element = ds.get(keyword)
-        if element is None or element == "":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                element = ds.get(keyword)
+                if element is None or element == "":
+                    continue
+                value = _json_value(element)
+        except Exception:  # a garbled element: unreadable, so not kept
+            dropped.append(keyword)
             continue
-        value = _json_value(element)
-        if value is not None:
-            kept[keyword] = value
+        if value is None or value == []:
+            continue
+        texts = [item for item in (value if isinstance(value, list) else [value]) if isinstance(item, str)]
+        if not all(_safe_text(keyword, text) for text in texts):
+            dropped.append(keyword)
+            continue
+        kept[keyword] = value
+    if dropped:
+        kept["dropped"] = dropped
     return kept
 
 
@@ -368,28 +510,39 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return float(value)
+        # JSON has no NaN or infinity; PostgreSQL's jsonb refuses them.
+        return float(value) if np.isfinite(value) else None
     if isinstance(value, (str, bytes)):
         text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
-        return text.strip()[:64] or None
+        return text.strip() or None
     return None
 
 
 def _dicom_laterality(ds) -> str | None:
     for keyword in ("ImageLaterality", "Laterality"):
-        value = str(ds.get(keyword, "") or "").strip().upper()
+        value = str(_optional(ds, keyword) or "").strip().upper()
         if value in ("L", "R"):
             return value
     return None
 
 
 def _dicom_body_part(ds) -> str | None:
-    value = str(ds.get("BodyPartExamined", "") or "").strip().upper()
+    value = str(_optional(ds, "BodyPartExamined") or "").strip().upper()
     if value in ("HAND", "WRIST", "FINGER"):
         return "hand"
     if value in ("FOOT", "TOE", "FOREFOOT"):
         return "foot"
     return None
+
+
+def _optional(ds, keyword: str) -> Any:
+    """An element that helps but is not needed: unreadable counts as absent."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ds.get(keyword)
+    except Exception:
+        return None
 
 
 def _dicom_date(value: Any) -> dt.date | None:
@@ -412,9 +565,11 @@ def _first(value: Any) -> float | None:
     if isinstance(value, (list, tuple, MultiValue)):
         value = value[0] if len(value) else None
     try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = float(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    # NaN and infinity are not numbers a window or a rescale can use.
+    return number if number is None or np.isfinite(number) else None
 
 
 def _to_8bit(values: np.ndarray) -> np.ndarray:
@@ -459,7 +614,10 @@ def _finish(
     if int(pixels.min()) == int(pixels.max()):
         raise ImageRefused("The image is blank: every pixel has the same value.")
     pixels = np.ascontiguousarray(pixels)
-    digest = hashlib.sha256(f"{pixels.dtype.str}{pixels.shape}".encode() + pixels.tobytes()).hexdigest()
+    # Hashed in place: `tobytes()` would copy the whole image once more at the peak of the decode.
+    hasher = hashlib.sha256(f"{pixels.dtype.str}{pixels.shape}".encode())
+    hasher.update(memoryview(pixels).cast("B"))
+    digest = hasher.hexdigest()
     metadata = metadata | {"bits": 8 * pixels.dtype.itemsize, "pixel_sha256": digest}
     return DecodedImage(
         pixels=pixels,

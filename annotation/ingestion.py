@@ -11,6 +11,7 @@ import os
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from . import ra2, services
-from .imaging import IMAGE_SUFFIXES, ImageRefused, date_shift
+from .imaging import IMAGE_SUFFIXES, ImageRefused, date_shift, looks_like_dicom
 from .models import Assignment, JointArea, Membership, Project, Radiograph, Scheme, Visit
 from .services import GradeInput
 from .sources import (
@@ -90,6 +91,53 @@ class IngestionReport:
 def ingestion_key() -> str:
     # A dedicated PSEUDONYM_KEY keeps pseudonyms and date shifts stable when SECRET_KEY is rotated.
     return getattr(settings, "PSEUDONYM_KEY", "") or settings.SECRET_KEY
+
+
+MIN_PSEUDONYM_KEY_BYTES = 32
+
+
+def pseudonym_key_problem() -> str | None:
+    """Why the configured key must not pseudonymise DICOM patients, or None when it may.
+
+    A pseudonym is HMAC(key, Patient ID): with the key committed in the repository, or one short
+    enough to guess, anyone holding a list of IDs can match pseudonyms back to patients.
+    """
+    if getattr(settings, "ALLOW_DEMO_PSEUDONYM_KEY", False):
+        return None
+    key = ingestion_key()
+    if key in getattr(settings, "COMMITTED_DEMO_KEYS", ()):
+        return (
+            "DICOM import is refused: the pseudonym key is the demo key committed in the repository, so "
+            "pseudonyms could be reversed. Set PSEUDONYM_KEY (at least 32 bytes, kept secret and never changed)."
+        )
+    if len(key.encode()) < MIN_PSEUDONYM_KEY_BYTES:
+        return (
+            f"DICOM import is refused: PSEUDONYM_KEY is {len(key.encode())} bytes; at least "
+            f"{MIN_PSEUDONYM_KEY_BYTES} are needed so pseudonyms cannot be reversed by guessing the key."
+        )
+    return None
+
+
+def folder_has_dicom(root: Path) -> bool:
+    """Whether any file under `root` is DICOM, by suffix or by the Part 10 marker."""
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                with open(path, "rb") as handle:
+                    head = handle.read(132)
+            except OSError:
+                continue
+            if looks_like_dicom(head, name=path.name):
+                return True
+    return False
+
+
+def dicom_key_check(*, name: str, data: bytes) -> None:
+    """Refuse a DICOM file while the pseudonym key is unsafe; other formats carry no Patient ID."""
+    if looks_like_dicom(data, name=name):
+        problem = pseudonym_key_problem()
+        if problem is not None:
+            raise ImageRefused(problem)
 
 
 def project_ensure(*, slug: str, scheme_key: str = "svdh") -> tuple[Project, bool]:
@@ -166,9 +214,45 @@ def radiograph_ingest(*, project: Project, prepared: PreparedFile, mapping: dict
     return outcome
 
 
-def radiographs_ingest(*, project: Project, files: Sequence[PreparedFile]) -> IngestionReport:
-    """Store uploaded files, already checked by the serializer, one transaction each."""
-    report = IngestionReport(files=[radiograph_ingest(project=project, prepared=prepared) for prepared in files])
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An uploaded file and where it goes. It is decoded once to check it and once more to store
+    it, and never kept decoded in between: a request of twenty large images then holds one
+    image's pixels at a time, not twenty."""
+
+    name: str
+    upload: Any  # Django's UploadedFile: in memory when small, a temporary file otherwise
+    declared: FileTarget
+    default_timepoint: str
+    allow_colour: bool
+
+    def prepare(self) -> PreparedFile:
+        """Decode, check and place the file; raises `ImageRefused` or `TargetMissing`."""
+        self.upload.seek(0)
+        data = self.upload.read()
+        dicom_key_check(name=self.name, data=data)
+        return file_prepare(
+            name=self.name,
+            data=data,
+            declared=self.declared,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            key=ingestion_key(),
+            default_timepoint=self.default_timepoint,
+            allow_colour=self.allow_colour,
+        )
+
+
+def radiographs_ingest(*, project: Project, files: Sequence[CheckedUpload]) -> IngestionReport:
+    """Store uploaded files, already checked by the serializer, one at a time, one transaction each."""
+    report = IngestionReport()
+    for item in files:
+        try:
+            prepared = item.prepare()
+        except (ImageRefused, TargetMissing) as refusal:  # the same bytes passed the check; kept for safety
+            report.files.append(FileOutcome(file=item.name, status=FAILED, reason=str(refusal)))
+            continue
+        report.files.append(radiograph_ingest(project=project, prepared=prepared))
+        del prepared  # before the next decode, not after it
     _log(project, report)
     return report
 
@@ -331,9 +415,11 @@ def _file_import(
         outcome.reason = f"The file is too large ({size:,} bytes) for an image of at most {max_pixels:,} pixels."
         return outcome
     try:
+        data = real.read_bytes()
+        dicom_key_check(name=name, data=data)
         prepared = file_prepare(
             name=name,
-            data=real.read_bytes(),
+            data=data,
             declared=declared,
             max_pixels=max_pixels,
             key=ingestion_key(),
@@ -343,7 +429,23 @@ def _file_import(
     except (ImageRefused, TargetMissing) as refusal:
         outcome.reason = str(refusal)
         return outcome
-    return radiograph_ingest(project=project, prepared=prepared, mapping=mapping)
+    except Exception as exc:
+        return _unexpected(outcome, exc, "read")
+    try:
+        return radiograph_ingest(project=project, prepared=prepared, mapping=mapping)
+    except Exception as exc:
+        # The file's own transaction is rolled back and its stored file removed (radiograph_ingest);
+        # the folder import reports it and goes on with the next file.
+        return _unexpected(outcome, exc, "store")
+
+
+def _unexpected(outcome: FileOutcome, exc: Exception, step: str) -> FileOutcome:
+    # The type only, never the message or a traceback: either may quote the file's header.
+    logger.error("Ingestion: a file could not be %s (%s)", "read" if step == "read" else "stored", type(exc).__name__)
+    outcome.status = FAILED
+    outcome.radiograph = None
+    outcome.reason = f"The file could not be {'read' if step == 'read' else 'stored'} ({type(exc).__name__}); nothing of it was stored."
+    return outcome
 
 
 # ---------------------------------------------------------------------------------------------

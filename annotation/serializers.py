@@ -6,14 +6,13 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from .imaging import ImageRefused
-from .ingestion import ingestion_key
+from .ingestion import CheckedUpload
 from .models import Assignment, Grade, JointArea, Landmark, Project, Radiograph
 from .sources import (
     TIMEPOINT_PATTERN,
     FileTarget,
     ManifestError,
     TargetMissing,
-    file_prepare,
     manifest_read,
     max_file_bytes,
     target_from_filename,
@@ -124,7 +123,7 @@ class GradeItemSerializer(serializers.Serializer):
 class GradeBulkSaveSerializer(serializers.Serializer):
     """Context: `assignment` and `areas`."""
 
-    grades = GradeItemSerializer(many=True, allow_empty=False, max_length=200)
+    grades = GradeItemSerializer(many=True, allow_empty=False, min_length=1, max_length=200)
 
     def validate(self, attrs: dict) -> dict:
         assignment: Assignment = self.context["assignment"]
@@ -182,7 +181,7 @@ class LandmarkCorrectionItemSerializer(serializers.Serializer):
 class LandmarkCorrectionSerializer(serializers.Serializer):
     """Context: `joints`, `radiograph` and `assignment`."""
 
-    landmarks = LandmarkCorrectionItemSerializer(many=True, allow_empty=False, max_length=100)
+    landmarks = LandmarkCorrectionItemSerializer(many=True, allow_empty=False, min_length=1, max_length=100)
 
     def validate(self, attrs: dict) -> dict:
         if self.context["assignment"].status == Assignment.Status.SUBMITTED:
@@ -207,7 +206,7 @@ class RadiographUploadSerializer(serializers.Serializer):
     """
 
     files = serializers.ListField(
-        child=serializers.FileField(allow_empty_file=True), allow_empty=False, max_length=MAX_FILES_PER_UPLOAD
+        child=serializers.FileField(allow_empty_file=True), allow_empty=False, min_length=1, max_length=MAX_FILES_PER_UPLOAD
     )
     manifest = serializers.FileField(required=False, help_text="CSV: file, patient, timepoint, laterality, body_part")
     timepoint = serializers.RegexField(TIMEPOINT_PATTERN, max_length=32, default="baseline")
@@ -224,10 +223,11 @@ class RadiographUploadSerializer(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         rows = attrs.get("manifest")
         max_pixels = settings.MAX_IMAGE_PIXELS
-        prepared, errors = [], {}
+        checked: list[CheckedUpload] = []
+        errors: dict[str, list[str]] = {}
         for upload in attrs["files"]:
             name = upload.name
-            if name in errors or any(item.name == name for item in prepared):
+            if name in errors or any(item.name == name for item in checked):
                 errors[name] = ["The same file name appears twice in one upload."]
                 continue
             if rows is not None and name not in rows:
@@ -239,22 +239,19 @@ class RadiographUploadSerializer(serializers.Serializer):
             if upload.size > max_file_bytes(max_pixels):
                 errors[name] = [f"The file is too large ({upload.size:,} bytes) for an image of at most {max_pixels:,} pixels."]
                 continue
-            declared = rows[name].target if rows is not None else FileTarget()
+            declared = (rows[name].target if rows is not None else FileTarget()).over(target_from_filename(name) or FileTarget())
+            item = CheckedUpload(
+                name=name, upload=upload, declared=declared, default_timepoint=attrs["timepoint"], allow_colour=attrs["allow_colour"]
+            )
             try:
-                prepared.append(
-                    file_prepare(
-                        name=name,
-                        data=upload.read(),
-                        declared=declared.over(target_from_filename(name) or FileTarget()),
-                        max_pixels=max_pixels,
-                        key=ingestion_key(),
-                        default_timepoint=attrs["timepoint"],
-                        allow_colour=attrs["allow_colour"],
-                    )
-                )
+                # Decoded to check it, then let go: only one file's pixels are held at a time, and the
+                # store step decodes each again (radiographs_ingest).
+                item.prepare()
             except (ImageRefused, TargetMissing) as refusal:
                 errors[name] = [str(refusal)]
+                continue
+            checked.append(item)
         if errors:
             raise serializers.ValidationError({"files": errors})
-        attrs["prepared"] = prepared
+        attrs["checked"] = checked
         return attrs

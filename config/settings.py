@@ -252,3 +252,47 @@ if PRODUCTION:
         SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000)
         SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
         SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# Hardening ------------------------------------------------------------------------------------
+# Error pages, admin e-mails and log tracebacks withhold request values, uploaded files, frame
+# variables and exception messages in every mode: an uploaded DICOM header is patient data.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.redaction.RedactingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.redaction.RedactingExceptionReporter"
+LOGGING["formatters"]["plain"]["class"] = "config.redaction.RedactingFormatter"
+# JSON nested deeper than the parser's limit is a 400, like any other malformed body.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "config.parsers.BoundedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+# pydicom's warnings about malformed elements quote the element's value.
+LOGGING.setdefault("loggers", {})["pydicom"] = {"level": "ERROR"}
+# Keys committed in this repository: anyone can recompute a pseudonym or forge a session with them.
+COMMITTED_DEMO_KEYS = ("demo-only-insecure-key-do-not-use-in-production",)
+# DICOM import refuses a committed or short PSEUDONYM_KEY, since HMAC(key, Patient ID) is then
+# reversible by anyone holding a list of IDs; only a throw-away demo may set this.
+ALLOW_DEMO_PSEUDONYM_KEY = env_bool("ALLOW_DEMO_PSEUDONYM_KEY", False)
+if PRODUCTION and (
+    len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-") or SECRET_KEY in COMMITTED_DEMO_KEYS
+):
+    raise ConfigurationError(
+        "SECRET_KEY is weak: production needs at least 50 characters with at least 5 different ones, "
+        "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from
+# one address, that pair is locked for LOGIN_LOCKOUT_MINUTES; staff unlock it in the admin by
+# deleting the access attempt. Per pair, so a stranger cannot lock a reader out from elsewhere.
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = __import__("datetime").timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Only the connection's own address counts, unless a number of trusted reverse proxies is given:
+# a client could otherwise dodge the lock by sending its own X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+# The schema documents the error answers every operation shares (400/401/403/404/409).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.error_responses"]

@@ -13,3 +13,5 @@ urlpatterns = [
     path("", include("consensus.urls")),
     path("", include("modeling.urls")),
 ]
+
+handler404 = "config.errors.page_not_found"

@@ -84,7 +84,7 @@ class AdjudicationCreateSerializer(serializers.Serializer):
 
 
 class ConsensusRunSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)  # null: automatic runs
 
     class Meta:
         model = ConsensusRun

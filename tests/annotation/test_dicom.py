@@ -83,10 +83,10 @@ def test_no_identifying_dicom_value_reaches_the_database_the_media_or_a_log(sche
 
     assert not failed and report["imported"] == 1
     radiograph = Radiograph.objects.select_related("visit__patient").get()
-    pseudonym = pseudonym_for(IDENTIFYING["PatientID"], key=settings.SECRET_KEY)
+    pseudonym = pseudonym_for(IDENTIFYING["PatientID"], key=ingestion.ingestion_key())
     assert radiograph.visit.patient.pseudonym == pseudonym and pseudonym.startswith("P-")
     assert (radiograph.laterality, radiograph.body_part) == ("L", "hand")
-    assert radiograph.visit.acquired_on == STUDY_DATE + dt.timedelta(days=date_shift_days(pseudonym, key=settings.SECRET_KEY))
+    assert radiograph.visit.acquired_on == STUDY_DATE + dt.timedelta(days=date_shift_days(pseudonym, key=ingestion.ingestion_key()))
     assert radiograph.visit.acquired_on <= STUDY_DATE - dt.timedelta(days=365)
     kept = radiograph.metadata["dicom"]
     assert set(kept) <= set(DICOM_WHITELIST)
@@ -150,7 +150,7 @@ def test_pydicom_sample_ct_is_imported_without_its_identifying_values(schemes, t
 
     assert not failed and report["imported"] == 1
     radiograph = Radiograph.objects.select_related("visit__patient").get()
-    assert radiograph.visit.patient.pseudonym == pseudonym_for("1CT1", key=settings.SECRET_KEY)
+    assert radiograph.visit.patient.pseudonym == pseudonym_for("1CT1", key=ingestion.ingestion_key())
     assert (radiograph.width, radiograph.height) == (128, 128)
     assert _stored_pixels(radiograph).max() == 65535
     dump = io.StringIO()
@@ -229,7 +229,7 @@ def test_a_failure_after_the_file_is_written_leaves_no_row_and_no_file(schemes, 
     project, _ = ingestion.project_ensure(slug="p")
     prepared = file_prepare(
         name="IM1.dcm", data=dicom_bytes(hand_stored_values()[0]), declared=FileTarget(), max_pixels=10_000,
-        key=settings.SECRET_KEY,
+        key=ingestion.ingestion_key(),
     )
 
     def broken(*args, **kwargs):

@@ -89,6 +89,9 @@ def test_workers_listen_on_the_right_queues(compose):
     assert set(compose["volumes"]) == {"postgres-data", "redis-data", "minio-data", "caddy-data", "caddy-config"}
 
 
+STRONG_KEY = "k3Y-" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+
+
 def _caddy_adapt(**environment: str) -> dict:
     caddy = shutil.which("caddy")
     if caddy is None:
@@ -170,7 +173,7 @@ def test_production_refuses_debug():
 
 
 def test_production_starts_with_a_key_and_no_debug():
-    result = _start_django({"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    result = _start_django({"DJANGO_ENV": "production", "SECRET_KEY": STRONG_KEY, "DJANGO_SETTINGS_MODULE": "config.settings"})
     assert result.returncode == 0, result.stderr
 
 

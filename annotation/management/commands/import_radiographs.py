@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.ingestion import radiograph_folder_import
+from annotation.ingestion import folder_has_dicom, pseudonym_key_problem, radiograph_folder_import
 from annotation.sources import TIMEPOINT_PATTERN, ManifestError, manifest_read
 
 from ._common import project_for_command, report_lines
@@ -43,6 +43,9 @@ class Command(BaseCommand):
             raise CommandError(f"--timepoint '{timepoint}' must be 1-32 letters, digits, dots, hyphens or underscores.")
         if mapping_out is not None and _inside(mapping_out, Path(settings.MEDIA_ROOT)):
             raise CommandError("--mapping-out must not be inside MEDIA_ROOT: the mapping re-identifies patients.")
+        problem = pseudonym_key_problem()
+        if problem is not None and folder_has_dicom(path):
+            raise CommandError(f"{problem} Nothing was imported.")
         rows = None
         if manifest is not None:
             try:
