@@ -465,12 +465,13 @@ def _half_stored_runs(project) -> int:
 
 def _serving_model(project):
     """Train a first version in this process, promote it and wait for its suggestions."""
+    from modeling import promotion
     from modeling import services as modeling
     from modeling.models import Suggestion
 
     run = modeling.model_version_request(project=project, epochs=2, config=BENCH_MODEL_CONFIG, enqueue=False)
     version = modeling.model_version_train(run_id=run.pk)
-    version = modeling.model_version_promote(version=version)  # its suggestions are made on the worker
+    version = promotion.model_version_promote(version=version)  # its suggestions are made on the worker
     until = time.monotonic() + 180
     while time.monotonic() < until and not Suggestion.objects.filter(model_version=version).exists():
         time.sleep(0.5)
