@@ -8,7 +8,7 @@
   suggestions appear when the first model starts serving, without a reload.
 
 The reload test runs RELOAD_REPEATS rounds per delay (2 in the suite, about 20 s on the 2-core test
-machine; the README's benchmark command runs the issue's full 20 per delay).
+machine; the README's benchmark command runs 20 per delay).
 """
 from __future__ import annotations
 
