@@ -22,11 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-Rng = np.random.Generator | int | None
-
-
-def _as_rng(rng: Rng) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+from .readers import Rng, _as_rng
 
 
 def visibility_array(

@@ -53,6 +53,13 @@ def _grid(page) -> dict[str, str]:
     )
 
 
+def _open_workspace(page, live_server, assignment, username: str) -> None:
+    """Log the reader in (personas' passwords are "pw-" + name) and open the reading, ready to type."""
+    log_in(page, live_server, username, "pw-" + username)
+    page.goto(url(live_server, "workspace", assignment.pk))
+    wait_until_ready(page)
+
+
 def _database(assignment) -> dict[str, int]:
     return dict(Grade.objects.filter(assignment=assignment).values_list("area__code", "value"))
 
@@ -62,9 +69,7 @@ def test_reloading_at_any_moment_after_a_keystroke_shows_what_the_database_holds
     reader = reader_in(project, "reload_reader")
     (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
     page = new_page()
-    log_in(page, live_server, "reload_reader", "pw-reload_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "reload_reader")
     codes = page.locator("td[data-code]").evaluate_all("(cells) => cells.map((td) => td.dataset.code)")
     conflict_dialog = page.get_by_role("dialog", name="These grades were changed elsewhere")
     save_state = page.get_by_role("status", name="Save state")
@@ -126,9 +131,7 @@ def test_a_reload_before_the_previous_page_save_commits_keeps_the_saved_grades(n
     reader = reader_in(project, "slow_save_reader")
     (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
     page = new_page()
-    log_in(page, live_server, "slow_save_reader", "pw-slow_save_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "slow_save_reader")
     for key in "12301":
         page.keyboard.press(key)
     expect(page.get_by_role("status", name="Save state")).to_have_text("Saved")
@@ -201,9 +204,7 @@ def test_a_reload_while_the_saves_wait_on_the_database_raises_no_conflict_with_t
     reader = reader_in(project, "locked_reader")
     (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
     page = new_page()
-    log_in(page, live_server, "locked_reader", "pw-locked_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "locked_reader")
     pip2 = page.locator('td[data-code="pip_E__2"]')
     save_state = page.get_by_role("status", name="Save state")
     with _RowLock(assignment.pk) as lock:
@@ -238,9 +239,7 @@ def test_accept_all_confirms_only_cells_looked_at_and_the_server_ignores_a_forge
     (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
     truth = right.metadata["phantom_truth"]
     page = new_page()
-    log_in(page, live_server, "look_reader", "pw-look_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "look_reader")
     suggested = page.locator("td.suggested")
     expect(suggested).to_have_count(31)
 
@@ -293,9 +292,7 @@ def test_a_read_made_only_of_unlooked_suggestions_asks_once_before_submitting(ne
         GradeInput(area=area, value=truth[area.dimension][area.joint.name], version=0) for area in areas
     ])
     page = new_page()
-    log_in(page, live_server, "hasty_reader", "pw-hasty_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "hasty_reader")
     expect(page.locator("td.suggested")).to_have_count(0)
     page.keyboard.press("Control+Enter")
     expect(page.get_by_role("alert")).to_contain_text("Every grade is a model suggestion you have not looked at")
@@ -315,9 +312,7 @@ def test_the_keyboard_returns_to_the_table_after_the_sliders_and_the_table_fits_
     (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
     page = new_page()
     page.set_viewport_size({"width": 1366, "height": 768})
-    log_in(page, live_server, "slider_reader", "pw-slider_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "slider_reader")
     brightness = page.get_by_label("Brightness (level)")
     brightness.click()  # the middle of the track: sets the level and takes the keyboard for the drag
     assert page.evaluate("document.activeElement.tagName") == "TD"
@@ -351,9 +346,7 @@ def test_suggestions_appear_once_a_model_starts_serving_without_a_reload(new_pag
     # No model yet: the stand-in serves nothing for a radiograph without its truth.
     Radiograph.objects.filter(pk=right.pk).update(metadata={})
     page = new_page()
-    log_in(page, live_server, "early_reader", "pw-early_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "early_reader")
     expect(page.locator("td.suggested")).to_have_count(0)
     # The model starts serving; the page asks again when the reader comes back to it.
     Radiograph.objects.filter(pk=right.pk).update(metadata={"phantom_truth": truth})
@@ -366,9 +359,7 @@ def test_joint_by_joint_order_takes_erosion_then_jsn_of_each_joint_by_keyboard(n
     reader = reader_in(project, "order_reader")
     (assignment,) = services.assignments_create(radiograph=right, readers=[reader])
     page = new_page()
-    log_in(page, live_server, "order_reader", "pw-order_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "order_reader")
     page.keyboard.press("o")
     expect(page.get_by_role("button", name="Order: joints")).to_have_attribute("aria-pressed", "true")
     # Row by row: PIP 2 erosion, PIP 2 JSN, PIP 3 erosion, ... one digit each, nothing else.
@@ -399,9 +390,7 @@ def test_the_heatmap_says_it_is_loading_until_the_map_arrives(new_page, live_ser
     page = new_page()
     # The map is computed on request (seconds on a CPU): held back here until the test lets it go.
     page.route("**/test-heatmaps/**", lambda route: held.append(route))
-    log_in(page, live_server, "heatmap_reader", "pw-heatmap_reader")
-    page.goto(url(live_server, "workspace", assignment.pk))
-    wait_until_ready(page)
+    _open_workspace(page, live_server, assignment, "heatmap_reader")
     notice = page.get_by_role("status", name="Viewer notice")
     page.keyboard.press("h")
     expect(notice).to_have_text("Loading heatmap…")
