@@ -216,18 +216,20 @@ def suggestions_record_served(*, assignment: Assignment, payload: dict) -> int:
         )
     }
     now = timezone.now()
-    written = 0
-    for code, entry in payload["suggestions"].items():
-        area = areas.get(code)
-        if area is None:
-            continue
-        ServedSuggestion.objects.update_or_create(
-            assignment=locked,
-            area=area,
-            defaults={"label": entry["label"], "model_version": str(payload["model_version"])[:64], "served_at": now},
-        )
-        written += 1
-    return written
+    version = str(payload["model_version"])[:64]
+    rows = [
+        ServedSuggestion(assignment=locked, area=areas[code], label=entry["label"], model_version=version, served_at=now)
+        for code, entry in payload["suggestions"].items()
+        if code in areas
+    ]
+    # One statement per page load instead of a select and a write per area.
+    ServedSuggestion.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["assignment", "area"],
+        update_fields=["label", "model_version", "served_at"],
+    )
+    return len(rows)
 
 
 @transaction.atomic

@@ -42,6 +42,23 @@ def test_fetching_suggestions_records_what_was_served_to_that_read(world, assist
     assert not ServedSuggestion.objects.exclude(assignment=world.a_own).exists()
 
 
+def suggest_from_a_newer_model(*, radiograph):
+    return {"model_version": "v8", "suggestions": {"pip_E__2": {"label": 0, "distribution": [1.0] + [0.0] * 5}}}
+
+
+def test_a_newer_suggestion_replaces_the_one_served_before_for_that_area(world, assisted, settings):
+    assisted.get(reverse("api-assignment-suggestions", args=[world.a_own.pk]))
+    settings.SUGGESTION_PROVIDER = "tests.annotation.test_grade_source.suggest_from_a_newer_model"
+    assisted.get(reverse("api-assignment-suggestions", args=[world.a_own.pk]))
+    served = {
+        code: (label, version)
+        for code, label, version in ServedSuggestion.objects.filter(assignment=world.a_own).values_list(
+            "area__code", "label", "model_version"
+        )
+    }
+    assert served == {"pip_E__2": (0, "v8"), "pip_E__3": (1, "v7")}
+
+
 def test_a_forged_source_is_replaced_by_the_servers_decision(world, assisted):
     assisted.get(reverse("api-assignment-suggestions", args=[world.a_own.pk]))
     response = put(assisted, world.a_own, [
