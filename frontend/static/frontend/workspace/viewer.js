@@ -195,7 +195,11 @@ export class Viewer extends EventTarget {
       this.requestDraw();
       return;
     }
-    if (this.heatmap && this.heatmap.url === url) return;
+    if (this.heatmap && this.heatmap.url === url) {
+      // Still on its way: say so again, since the page clears its notice on every redraw request.
+      if (!this.heatmap.image) this.dispatchEvent(new CustomEvent("heatmap", { detail: { state: "loading" } }));
+      return;
+    }
     const image = new Image();
     this.heatmap = { url, image: null };
     // The map is computed on request and takes seconds on a CPU: the page shows that it is coming.
