@@ -1,4 +1,4 @@
-"""The demo seed: a project of phantom hands read by simulated readers, for `make demo`."""
+"""The demo seed: a project of phantom patients (both hands and feet) read by simulated readers, for `make demo`."""
 from __future__ import annotations
 
 import io
@@ -13,7 +13,8 @@ from PIL import Image
 from annotation import services as annotation_services
 from annotation.models import Assignment, Joint, JointArea, Landmark, Membership, Project
 from annotation.services import GradeInput
-from modeling.ml.phantoms import Phantom, PhantomConfig, generate_patient
+from modeling.ml.foot_phantoms import generate_whole_patient
+from modeling.ml.phantoms import Phantom, PhantomConfig
 from scoring.readers import make_reader_panel
 
 DEMO_PASSWORDS = {"reader": "demo-reader", "lead": "demo-lead", "admin": "demo-admin"}
@@ -55,16 +56,20 @@ def _store_landmarks(radiograph, phantom: Phantom, joints: dict[str, Joint]) -> 
 def demo_seed(
     *,
     slug: str = "demo",
-    patients: int = 40,
+    patients: int = 24,
     read_radiographs: int = 30,
     seed: int = 7,
     config: PhantomConfig | None = None,
     train_model: bool = False,
+    feet: bool = True,
+    read_feet: int | None = None,
 ) -> DemoSeedReport:
-    """A project of phantom hands, three simulated readers, a lead and an admin.
+    """A project of phantom patients (two hands, two feet each), three simulated readers, a lead and an admin.
 
-    The first `read_radiographs` radiographs are graded and submitted by all three simulated readers
-    (each with its own error pattern); the rest wait in the readers' worklists.
+    The first `read_radiographs` hand films and the first `read_feet` foot films (by default half
+    as many) are graded and submitted by all three simulated readers (each with its own error
+    pattern); the rest wait in the readers' worklists, hands before feet. The hands are exactly
+    those of a hands-only seed, so `feet=False` gives the earlier demo.
     """
     started = time.perf_counter()
     readers = [_user(f"reader{i}", DEMO_PASSWORDS["reader"]) for i in (1, 2, 3)]
@@ -84,18 +89,31 @@ def demo_seed(
     if project.radiographs.exists():
         return DemoSeedReport(project, project.radiographs.count(), 0, time.perf_counter() - started)
 
-    joints = {joint.name: joint for joint in Joint.objects.filter(scheme=project.scheme, body_part="hand")}
-    areas = list(JointArea.objects.filter(scheme=project.scheme, body_part="hand").select_related("joint"))
-    panel = make_reader_panel(seed, n=3)
+    joints = {
+        part: {joint.name: joint for joint in Joint.objects.filter(scheme=project.scheme, body_part=part)}
+        for part in ("hand", "foot")
+    }
+    areas = {
+        part: list(JointArea.objects.filter(scheme=project.scheme, body_part=part).select_related("joint"))
+        for part in ("hand", "foot")
+    }
+    # The same three habits on both scales: a reader's foot erosion errors stretch with the 0-10 scale.
+    panels = {
+        "hand": make_reader_panel(seed, n=3),
+        "foot": make_reader_panel(seed, n=3, dimensions={"erosion": 10, "jsn": 4}),
+    }
     rng = np.random.default_rng(seed)
     radiographs = []
     for index in range(patients):
-        for phantom in generate_patient(seed * 100_003 + index, config):
+        films = generate_whole_patient(seed * 100_003 + index, config)
+        for phantom in films if feet else films[:2]:
+            part = getattr(phantom, "body_part", "hand")
             with transaction.atomic():
                 added = annotation_services.radiograph_add(
                     project=project,
                     pseudonym=f"DEMO-{index + 1:03d}",
                     laterality=phantom.laterality,
+                    body_part=part,
                     image_bytes=_png16(phantom.image),
                     image_suffix="png",
                     width=phantom.width,
@@ -103,19 +121,26 @@ def demo_seed(
                     metadata={"source": "phantom", "pixel_spacing_mm": phantom.pixel_spacing_mm,
                               "phantom_truth": {dim: dict(g) for dim, g in phantom.grades.items()}},
                 )
-                _store_landmarks(added.radiograph, phantom, joints)
+                _store_landmarks(added.radiograph, phantom, joints[part])
             radiographs.append((added.radiograph, phantom))
 
+    radiographs.sort(key=lambda item: item[0].body_part != "hand")  # stable: patient order kept
+    if read_feet is None:
+        read_feet = read_radiographs // 2
+    hands = [item for item in radiographs if item[0].body_part == "hand"]
+    foot_films = [item for item in radiographs if item[0].body_part == "foot"]
+    to_read = hands[:read_radiographs] + foot_films[:read_feet]
     annotation_services.project_assign_readers(project=project, radiographs=[r for r, _ in radiographs], readers=readers)
     for priority, (radiograph, _) in enumerate(radiographs):
         Assignment.objects.filter(radiograph=radiograph).update(priority=float(priority))
 
-    for radiograph, phantom in radiographs[:read_radiographs]:
-        for reader_user, simulated in zip(readers, panel):
+    for radiograph, phantom in to_read:
+        part = radiograph.body_part
+        for reader_user, simulated in zip(readers, panels[part]):
             assignment = Assignment.objects.get(radiograph=radiograph, reader=reader_user)
             items = []
             for dimension in ("erosion", "jsn"):
-                dim_areas = [a for a in areas if a.dimension == dimension]
+                dim_areas = [a for a in areas[part] if a.dimension == dimension]
                 truth = np.array([phantom.grades[dimension][a.joint.name] for a in dim_areas])
                 given = simulated.grade(truth, dimension, rng)
                 items += [GradeInput(area=a, value=int(g), version=0) for a, g in zip(dim_areas, given)]
@@ -127,4 +152,4 @@ def demo_seed(
         from modeling.services import model_version_request
 
         model_version_request(project=project, epochs=40, config=DEMO_MODEL_CONFIG, auto_promote=True)
-    return DemoSeedReport(project, len(radiographs), min(read_radiographs, len(radiographs)), time.perf_counter() - started)
+    return DemoSeedReport(project, len(radiographs), len(to_read), time.perf_counter() - started)

@@ -59,7 +59,8 @@ def draw_phantom(
     head = title or ""
     total_e = sum(erosion.values())
     total_j = sum(jsn.values())
-    head = f"{head} {phantom.laterality}H  E{total_e} J{total_j}".strip()
+    part = "F" if getattr(phantom, "body_part", "hand") == "foot" else "H"
+    head = f"{head} {phantom.laterality}{part}  E{total_e} J{total_j}".strip()
     if phantom.distractors:
         head += "  +" + ",".join(sorted(phantom.distractors))
     draw.rectangle((0, 0, width, font.size + 4), fill=(0, 0, 0))

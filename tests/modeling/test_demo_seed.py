@@ -14,25 +14,28 @@ def test_demo_seed_builds_a_three_reader_project_with_some_films_read(schemes, d
     with django_capture_on_commit_callbacks(execute=True):
         report = demo_seed(slug="demo-small", patients=2, read_radiographs=1, seed=3, config=SMALL)
     project = report.project
-    assert (report.radiographs, report.read) == (4, 1)
+    # Two whole patients: two hands and two feet each; one hand film read (half as many feet: none).
+    assert (report.radiographs, report.read) == (8, 1)
     assert sorted(project.memberships.values_list("user__username", "role")) == [
         ("lead", Membership.Role.LEAD), ("reader1", "reader"), ("reader2", "reader"), ("reader3", "reader")
     ]
-    assert Assignment.objects.filter(radiograph__project=project).count() == 4 * 3
+    assert Assignment.objects.filter(radiograph__project=project).count() == 8 * 3
     read = Radiograph.objects.get(project=project, status=Radiograph.Status.READ)
     assert read.submitted_reads == 3
     # Every hand area of svdh (16 erosion + 15 JSN) by each of the three readers.
     assert Grade.objects.filter(assignment__radiograph=read).count() == 3 * 31
-    assert Radiograph.objects.filter(project=project, status=Radiograph.Status.WAITING).count() == 3
+    assert Radiograph.objects.filter(project=project, status=Radiograph.Status.WAITING).count() == 7
     assert Landmark.objects.filter(radiograph=read, source=Landmark.Source.IMPORT).count() == 22
-    assert sorted(Radiograph.objects.filter(project=project).values_list("laterality", flat=True)) == ["L", "L", "R", "R"]
+    assert sorted(Radiograph.objects.filter(project=project).values_list("body_part", "laterality")) == [
+        ("foot", "L"), ("foot", "L"), ("foot", "R"), ("foot", "R"), ("hand", "L"), ("hand", "L"), ("hand", "R"), ("hand", "R"),
+    ]
 
 
 @pytest.mark.django_db
 def test_demo_seed_twice_adds_nothing(schemes):
     demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL)
     again = demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL)
-    assert again.radiographs == 2 and Radiograph.objects.count() == 2
+    assert again.radiographs == 4 and Radiograph.objects.count() == 4
 
 
 @pytest.mark.django_db
@@ -47,3 +50,23 @@ def test_simulated_readers_disagree_like_readers(schemes):
     disagreements = sum(len({by_reader[r][cell] for r in by_reader}) > 1 for cell in cells)
     # Three readers with their own error patterns neither agree everywhere nor nowhere.
     assert 0 < disagreements < len(cells)
+
+
+@pytest.mark.django_db
+def test_demo_feet_carry_foot_landmarks_and_are_read_on_the_foot_scales(schemes, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        report = demo_seed(slug="demo-feet", patients=2, read_radiographs=0, read_feet=2, seed=4, config=SMALL)
+    feet = Radiograph.objects.filter(project=report.project, body_part="foot")
+    assert feet.count() == 4 and report.read == 2
+    read = feet.filter(status=Radiograph.Status.READ)
+    assert read.count() == 2
+    for radiograph in read:
+        names = set(Landmark.objects.filter(radiograph=radiograph).values_list("joint__name", flat=True))
+        assert names == {"mtp_ip", "mtp1", "mtp2", "mtp3", "mtp4", "mtp5"}
+        grades = Grade.objects.filter(assignment__radiograph=radiograph).select_related("area")
+        # 6 erosion + 6 JSN foot areas by three readers, every value inside its area's scale.
+        assert grades.count() == 3 * 12
+        assert all(g.area.body_part == "foot" and 0 <= g.value <= g.area.max_grade for g in grades)
+        assert {g.area.max_grade for g in grades if g.area.dimension == "erosion"} == {10}
+    truth = read.first().metadata["phantom_truth"]
+    assert set(truth["erosion"]) == {"mtp_ip", "mtp1", "mtp2", "mtp3", "mtp4", "mtp5"}

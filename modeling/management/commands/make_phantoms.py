@@ -2,11 +2,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from modeling.ml.phantoms import PhantomConfig, write_phantom_set
+from modeling.ml.foot_phantoms import write_patient_set
+from modeling.ml.phantoms import PhantomConfig
 
 
 class Command(BaseCommand):
-    help = "Write synthetic hand radiographs (16-bit PNG), their ground truth (JSON) and a contact sheet."
+    help = (
+        "Write synthetic radiographs of whole patients (LH, RH, LF, RF; 16-bit PNG), their ground truth (JSON) "
+        "and a contact sheet."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, type=Path)
@@ -18,5 +22,5 @@ class Command(BaseCommand):
     def handle(self, *args, out: Path, count: int, seed: int, width: int, height: int, **options):
         if count < 1:
             raise CommandError("--count must be at least 1")
-        paths = write_phantom_set(out, count, seed, PhantomConfig(width=width, height=height))
+        paths = write_patient_set(out, count, seed, PhantomConfig(width=width, height=height))
         self.stdout.write(f"Wrote {len(paths)} radiographs with ground truth and {out / 'contact_sheet.png'}")

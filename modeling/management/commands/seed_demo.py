@@ -4,17 +4,20 @@ from modeling.demo import DEMO_PASSWORDS, demo_seed
 
 
 class Command(BaseCommand):
-    help = "Seed a demo project of phantom hands with three simulated readers, a lead and an admin (idempotent)."
+    help = "Seed a demo project of phantom patients (hands and feet) with three simulated readers, a lead and an admin (idempotent)."
 
     def add_arguments(self, parser):
         parser.add_argument("--project", default="demo", help="project slug")
-        parser.add_argument("--patients", type=int, default=40, help="patients (two hands each)")
-        parser.add_argument("--read", type=int, default=30, help="radiographs already read by all three readers")
+        parser.add_argument("--patients", type=int, default=24, help="patients (two hands and two feet each)")
+        parser.add_argument("--read", type=int, default=30, help="hand films already read by all three readers")
+        parser.add_argument("--read-feet", type=int, default=16, help="foot films already read by all three readers")
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--no-model", action="store_true", help="do not queue the demo model's training")
 
-    def handle(self, *args, project: str, patients: int, read: int, seed: int, no_model: bool, **options):
-        report = demo_seed(slug=project, patients=patients, read_radiographs=read, seed=seed, train_model=not no_model)
+    def handle(self, *args, project: str, patients: int, read: int, read_feet: int, seed: int, no_model: bool, **options):
+        report = demo_seed(
+            slug=project, patients=patients, read_radiographs=read, read_feet=read_feet, seed=seed, train_model=not no_model
+        )
         self.stdout.write(
             f"Project '{report.project.slug}': {report.radiographs} radiographs, {report.read} read by three readers "
             f"({report.seconds:.1f} s)."
