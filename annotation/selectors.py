@@ -288,3 +288,43 @@ def radiograph_status_counts(*, project: Project) -> dict[str, int]:
     """How many of the project's radiographs wait, are being read, or are read by all k readers."""
     counts = dict(project.radiographs.values_list("status").annotate(n=Count("id")).order_by())
     return {status: counts.get(status, 0) for status in Radiograph.Status.values} | {"total": sum(counts.values())}
+
+
+# Full Sharp/van der Heijde totals -----------------------------------------------------------
+
+
+def scheme_max_total(*, scheme_id: int) -> int:
+    """Highest total of one visit: every area's maximum, on the left and the right side (svdh: 448)."""
+    from django.db.models import Sum
+
+    per_side = JointArea.objects.filter(scheme_id=scheme_id).aggregate(total=Sum("max_grade"))["total"] or 0
+    return 2 * int(per_side)
+
+
+def visit_svdh_total_for_reader(*, user: User, assignment: Assignment, image_total: int | None = None) -> dict:
+    """My own total over every radiograph of this visit (hands and feet), against the scheme maximum.
+
+    `image_total` replaces this reading's saved sum (the workspace passes its draft). Complete only
+    when every side of the scheme was read and every area graded, so a partial sum is never shown
+    as the visit's SvdH score.
+    """
+    from django.db.models import Sum
+
+    own = dict(assignment.grades.values_list("area__dimension").annotate(total=Sum("value")).order_by())
+    this = image_total if image_total is not None else sum(own.values())
+    others = visit_totals_for_reader(user=user, assignment=assignment)
+    sides = {(assignment.radiograph.body_part, assignment.radiograph.laterality)} | {
+        (o["body_part"], o["laterality"]) for o in others
+    }
+    parts = set(
+        JointArea.objects.filter(scheme_id=assignment.radiograph.project.scheme_id).values_list("body_part", flat=True)
+    )
+    graded = assignment.grades.count() >= area_list_for(radiograph=assignment.radiograph).count() and all(
+        o["graded"] >= o["areas"] for o in others
+    )
+    return {
+        "total": this + sum(o["erosion"] + o["jsn"] for o in others),
+        "max": scheme_max_total(scheme_id=assignment.radiograph.project.scheme_id),
+        "images": 1 + len(others),
+        "complete": graded and sides >= {(part, side) for part in parts for side in ("L", "R")},
+    }

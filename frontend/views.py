@@ -117,6 +117,7 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
             # The browser fetches the next radiograph's display image while the reader works on
             # this one, so submitting opens the next one without waiting for it.
             "prefetch_image": _display_url(upcoming),
+            "svdh_max": selectors.scheme_max_total(scheme_id=project.scheme_id),
         },
     )
 
@@ -165,6 +166,10 @@ def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
         writer.writerow([patient, timepoint, hand, row["label"], *shown, *codes])
     writer.writerow([patient, timepoint, hand, "total", totals["erosion"], totals["jsn"], "", ""])
     writer.writerow([patient, timepoint, hand, "svdh_total", totals["total"], "", "", ""])
+    visit = selectors.visit_svdh_total_for_reader(user=request.user, assignment=assignment, image_total=totals["total"])
+    # The visit's full SvdH score (both hands and both feet) and its maximum; empty until complete.
+    writer.writerow([patient, timepoint, "visit", "svdh_visit_total", visit["total"] if visit["complete"] else "", "", "", ""])
+    writer.writerow([patient, timepoint, "visit", "svdh_max", visit["max"], "", "", ""])
     return response
 
 
@@ -175,7 +180,8 @@ def workspace_print(request: HttpRequest, assignment_id: int) -> HttpResponse:
     return render(
         request,
         "frontend/workspace_print.html",
-        {"assignment": assignment, "radiograph": assignment.radiograph, "rows": rows, "totals": totals},
+        {"assignment": assignment, "radiograph": assignment.radiograph, "rows": rows, "totals": totals,
+         "visit": selectors.visit_svdh_total_for_reader(user=request.user, assignment=assignment, image_total=totals["total"])},
     )
 
 

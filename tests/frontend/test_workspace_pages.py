@@ -111,7 +111,8 @@ def test_csv_download_is_the_saved_table_with_x_where_not_scored(client, world):
     assert (by_joint["Multangular-navicular"]["erosion"], by_joint["Multangular-navicular"]["jsn"]) == ("X", "1")
     assert by_joint["PIP 3"]["erosion"] == ""
     assert (by_joint["total"]["erosion"], by_joint["total"]["jsn"], by_joint["svdh_total"]["erosion"]) == ("3", "3", "6")
-    assert len(rows) == 22 + 2
+    assert len(rows) == 22 + 4  # the totals of the image, then the visit total (empty: one hand only) and the maximum
+    assert (by_joint["svdh_visit_total"]["erosion"], by_joint["svdh_max"]["erosion"]) == ("", "448")
 
 
 def test_print_page_shows_saved_values_totals_and_the_disclaimer(client, world):
