@@ -18,6 +18,10 @@ GROUP_HEADINGS = {
     "mtp": gettext_noop("MTP"),
 }
 
+# Rows placed after the rest of their group, as on the paper form: the foot lists MTP 1-5, then
+# the hallux IP (the scheme data lists the IP first, as RA2-DREAM's columns do).
+FORM_LAST = ("mtp_ip",)
+
 # Scheme labels are data; the ones the shipped schemes use are listed here so they get translated.
 JOINT_LABELS = (
     gettext_noop("Thumb IP"),
@@ -58,7 +62,11 @@ def score_rows(areas: Sequence[JointArea]) -> list[dict]:
         row[area.dimension] = {"code": area.code, "max_grade": area.max_grade}
     ordered = sorted(
         joints.values(),
-        key=lambda row: (GROUP_ORDER.index(row["group"]) if row["group"] in GROUP_ORDER else len(GROUP_ORDER), row["order"]),
+        key=lambda row: (
+            GROUP_ORDER.index(row["group"]) if row["group"] in GROUP_ORDER else len(GROUP_ORDER),
+            row["joint"] in FORM_LAST,
+            row["order"],
+        ),
     )
     rows: list[dict] = []
     for row in ordered:

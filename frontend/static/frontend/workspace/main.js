@@ -243,22 +243,41 @@ function switchDimension(dimension) {
 
 let heldDigit = null;
 
+// A held "1" is set as soon as anything but a "0" follows, so a reader typing fast never loses
+// the next key to the wait nor has it land in the wrong cell: a digit or Enter sets it and moves
+// on as a grade does; any other key (a move, a letter) sets it and then acts from that cell.
+function flushHeldDigit(moveOn = true) {
+  if (!heldDigit) return false;
+  clearTimeout(heldDigit.timer);
+  const { code } = heldDigit;
+  heldDigit = null;
+  if (moveOn) commitGrade(code, 1);
+  else {
+    sheet.setValue(code, 1);
+    notify("");
+  }
+  return true;
+}
+
 function enterDigit(digit) {
   if (readOnly) return;
-  const code = activeCode();
-  const cell = code && sheet.cells.get(code);
-  if (!cell) return;
-  // Foot erosion goes to 10: a "1" waits a moment for a following "0".
-  if (cell.maxGrade >= 10) {
-    if (heldDigit && heldDigit.code === code && digit === 0) {
+  if (heldDigit) {
+    if (heldDigit.code === activeCode() && digit === 0) {
+      const { code } = heldDigit;
       clearTimeout(heldDigit.timer);
       heldDigit = null;
       return commitGrade(code, 10);
     }
-    if (digit === 1) {
-      heldDigit = { code, timer: setTimeout(() => { heldDigit = null; commitGrade(code, 1); }, 700) };
-      return;
-    }
+    flushHeldDigit();
+  }
+  const code = activeCode();
+  const cell = code && sheet.cells.get(code);
+  if (!cell) return;
+  // Foot erosion goes to 10: "1" then "0" gives 10; a "1" alone is set after a moment.
+  if (cell.maxGrade >= 10 && digit === 1) {
+    heldDigit = { code, timer: setTimeout(() => flushHeldDigit(), 1200) };
+    notify(gettext("1 — type 0 for 10"));
+    return;
   }
   if (digit > cell.maxGrade) {
     notify(interpolate(gettext("%(dimension)s is graded 0–%(max)s."), { dimension: DIMENSION_NAMES[cell.dimension], max: cell.maxGrade }));
@@ -727,6 +746,11 @@ document.addEventListener("keydown", (event) => {
   const target = event.target;
   const key = event.key;
   const command = event.ctrlKey || event.metaKey;
+  if (heldDigit && !/^[0-9]$/.test(key) && !["Shift", "Control", "Alt", "Meta"].includes(key)) {
+    // Ctrl+Enter submits what was typed, the held "1" included.
+    if (key === "Enter" && !command) return prevent(event, () => flushHeldDigit());
+    flushHeldDigit(false);
+  }
   if (command && key === "Enter") return prevent(event, submit);
   if (command && !event.altKey) {
     const lower = key.toLowerCase();
