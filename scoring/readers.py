@@ -425,6 +425,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("default", "120 hand films x 16 erosion areas, 5 readers (accurate, severe, noisy, lenient), 3 per area", 1920, 5, 3),
         Scenario("feet_small", "24 patients, both feet x 6 areas, feet erosion 0-10, 3 readers read everything", 288, 3, 3, FOOT_EROSION_PREVALENCE),
         Scenario("visibility", "as default, but subtle lesions (grades 1-2) are often not seen by anyone: errors depend on the area", 1920, 5, 3),
+        Scenario("feet_visibility", "48 patients, both feet x 6 areas, erosion 0-10, 3 readers read everything; subtle lesions (1-3) often not seen by anyone", 576, 3, 3, FOOT_EROSION_PREVALENCE),
         Scenario("drift", "as default, one reader drifts from lenient (-0.6) to severe (+0.9) over the study", 1920, 5, 3),
         Scenario("compressed", "as default, one reader never gives 4 or 5 (compressed scale)", 1920, 5, 3),
         Scenario("careless", "as default, one reader is near-random (80 % lapses)", 1920, 5, 3),
@@ -467,9 +468,11 @@ def scenario_simulate(name: str, *, seed: int, size: float = 1.0) -> ScenarioStu
     worker = readers.ravel().astype(np.int64)
     true_of_label = truth[task]
     visibility = None
-    if name == "visibility":
-        # A subtle lesion is missed by everyone who cannot see it: one visibility per area.
-        per_area = np.where(truth <= 2, rng.uniform(0.35, 1.0, n_tasks), rng.uniform(0.85, 1.0, n_tasks))
+    if name in ("visibility", "feet_visibility"):
+        # A subtle lesion is missed by everyone who cannot see it: one visibility per area. On the
+        # foot's 0-10 scale (two sides of up to 5) "subtle" reaches a grade further.
+        subtle = 2 if K <= 6 else 3
+        per_area = np.where(truth <= subtle, rng.uniform(0.35, 1.0, n_tasks), rng.uniform(0.85, 1.0, n_tasks))
         visibility = per_area[task]
     if name == "compressed":
         squeezed = matrices[1].copy()
