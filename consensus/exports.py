@@ -58,7 +58,7 @@ def consensus_long_csv(*, project: Project) -> str:
         header,
         (
             [r.patient, r.timepoint, r.side, r.area, r.dimension, r.label,
-             *(f"{p:.6g}" for p in r.posterior), *([""] * (width - len(r.posterior))), int(r.is_gold), r.run,
+             *(f"{p:.6g}" for p in r.posterior), *([""] * (width - len(r.posterior))), int(r.is_gold), r.run_version,
              *origin[(r.run, "foot" if r.side.endswith("F") else "hand")]]
             for r in rows
         ),

@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from annotation.models import Assignment, Dimension, Grade, JointArea, Project, Radiograph
 from annotation.ra2 import side_code
@@ -190,10 +190,13 @@ class DisputedItem:
 
 
 def disputed_list(*, project: Project, dimension: str | None = None, limit: int = 25, min_uncertainty: float = 0.2) -> list[DisputedItem]:
-    """The adjudication queue: areas whose consensus is least certain, most uncertain first.
+    """The adjudication queue: disputed areas, the least certain consensus first.
 
-    An area qualifies when readers disagreed (spread above zero) or the posterior is flat enough
-    (`min_uncertainty`, normalised entropy). Areas a lead has already adjudicated are left out.
+    An area qualifies once at least two readers submitted it and they disagreed (spread above
+    zero), or, in a run whose fit the degeneracy guard called unreliable, once two readers
+    submitted it and its posterior is flat enough (`min_uncertainty`, normalised entropy). An
+    area only one reader has finished is no dispute yet, however flat its posterior. Areas a lead
+    has already adjudicated are left out.
     """
     dimensions = [dimension] if dimension else list(Dimension.values)
     adjudicated = set(
@@ -204,9 +207,11 @@ def disputed_list(*, project: Project, dimension: str | None = None, limit: int 
         run = consensus_run_latest(project=project, dimension=name)
         if run is None:
             continue
+        disputed = Q(spread__gt=0)
+        if run.unreliable:
+            disputed |= Q(uncertainty__gte=min_uncertainty)
         labels = (
-            run.labels.filter(is_gold=False)
-            .exclude(spread=0, uncertainty__lt=min_uncertainty)
+            run.labels.filter(disputed, is_gold=False, n_readers__gte=2)
             .select_related("area", "radiograph__visit__patient")
             .order_by("-uncertainty", "-spread", "radiograph_id", "area__order")
         )
@@ -313,7 +318,8 @@ class ConsensusLongRow:
     label: int
     posterior: list[float]
     is_gold: bool
-    run: int
+    run: int  # the run's id
+    run_version: int  # its version per project and dimension, as every page names it ("v2")
 
 
 def consensus_long_rows(*, project: Project) -> list[ConsensusLongRow]:
@@ -329,7 +335,7 @@ def consensus_long_rows(*, project: Project) -> list[ConsensusLongRow]:
             "radiograph__body_part", "area__code", "label", "posterior", "is_gold",
         ):  # fmt: skip
             side = side_code(body_part=body_part, laterality=laterality)
-            out.append(ConsensusLongRow(pseudonym, timepoint, side, code, dimension, label, posterior, is_gold, run.pk))
+            out.append(ConsensusLongRow(pseudonym, timepoint, side, code, dimension, label, posterior, is_gold, run.pk, run.version))
     return out
 
 
@@ -348,3 +354,47 @@ def reader_grade_rows(*, project: Project) -> list[tuple]:
          submitted.isoformat() if submitted else "")
         for patient, timepoint, laterality, body_part, code, dimension, reader, value, submitted in rows
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DisputeDetail:
+    """One area of one radiograph as the adjudication viewer shows it."""
+
+    radiograph: Radiograph
+    area: JointArea
+    reader_grades: list[tuple[str, int]]
+    label: int | None  # the latest run's consensus grade, None before any run covers the area
+    posterior: list[float]
+    run_version: int | None
+    run_unreliable: bool
+    adjudicated: AdjudicatedLabel | None  # the newest final grade, if a lead gave one
+
+
+def dispute_detail(*, project: Project, radiograph_id: int, area_code: str) -> DisputeDetail | None:
+    """Readers' grades, the consensus and any final grade for one area; None for an area or
+    radiograph that is not in the project."""
+    radiograph = Radiograph.objects.filter(project=project, pk=radiograph_id).select_related("visit__patient").first()
+    if radiograph is None:
+        return None
+    area = JointArea.objects.filter(
+        scheme_id=project.scheme_id, body_part=radiograph.body_part, code=area_code
+    ).select_related("joint").first()
+    if area is None:
+        return None
+    grades = list(
+        Grade.objects.filter(assignment__radiograph=radiograph, assignment__status=Assignment.Status.SUBMITTED, area=area)
+        .order_by("assignment__reader__username")
+        .values_list("assignment__reader__username", "value")
+    )
+    run = consensus_run_latest(project=project, dimension=area.dimension)
+    label = run.labels.filter(radiograph=radiograph, area=area).first() if run else None
+    return DisputeDetail(
+        radiograph=radiograph,
+        area=area,
+        reader_grades=grades,
+        label=label.label if label else None,
+        posterior=[float(p) for p in label.posterior] if label else [],
+        run_version=run.version if run else None,
+        run_unreliable=bool(run and run.unreliable),
+        adjudicated=AdjudicatedLabel.objects.filter(radiograph=radiograph, area=area).select_related("lead").order_by("-created_at", "-id").first(),
+    )

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation.models import Dimension, Project
@@ -141,12 +142,37 @@ def agreement_adjudicate(request: HttpRequest, project_id: int) -> HttpResponse:
     form = AdjudicationCreateSerializer(data=request.POST, context={"project": project})
     if not form.is_valid():
         problems = "; ".join(f"{field}: {' '.join(str(e) for e in errors)}" for field, errors in form.errors.items())
-        messages.error(request, f"Final grade not saved. {problems}")
-        return redirect(reverse("consensus-dashboard", args=[project.pk]) + "#queue")
+        messages.error(request, _("Final grade not saved. %(problems)s") % {"problems": problems})
+        return redirect(_after_adjudication(request, project, failed=True))
     label = services.adjudicated_label_create(lead=request.user, **form.validated_data)
     messages.success(
         request,
-        f"Final grade {label.grade} saved for {label.area.code} of {label.radiograph.visit.patient.pseudonym} "
-        f"{label.radiograph.side}; the next consensus run uses it as gold.",
+        _("Final grade %(grade)s saved for %(area)s of %(patient)s %(side)s; the next consensus run uses it as gold.")
+        % {"grade": label.grade, "area": label.area.code, "patient": label.radiograph.visit.patient.pseudonym,
+           "side": label.radiograph.side},
     )
-    return redirect(reverse("consensus-dashboard", args=[project.pk]) + "#queue")
+    return redirect(_after_adjudication(request, project, failed=False))
+
+
+def _after_adjudication(request: HttpRequest, project: Project, *, failed: bool) -> str:
+    """Where a final grade leads: the next dispute in the viewer (the one that took the decided
+    area's place in the queue), the same area again when the grade was refused, and the queue
+    when nothing is left."""
+    from .adjudication_views import dispute_queue, viewer_url
+
+    queue_url = reverse("consensus-dashboard", args=[project.pk]) + "#queue"
+    if request.POST.get("then") != "viewer":
+        return queue_url
+    if failed:
+        radiograph, area = request.POST.get("radiograph", ""), request.POST.get("area", "")
+        if radiograph.isdigit() and area:
+            return viewer_url(project_id=project.pk, radiograph_id=int(radiograph), area_code=area)
+        return queue_url
+    queue = dispute_queue(project=project)
+    if not queue:
+        messages.info(request, _("No dispute left in the queue."))
+        return queue_url
+    position = request.POST.get("position", "")
+    index = min(int(position), len(queue) - 1) if position.isdigit() else 0
+    item = queue[index]
+    return viewer_url(project_id=project.pk, radiograph_id=item.radiograph_id, area_code=item.area_code)

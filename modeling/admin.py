@@ -4,11 +4,31 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from annotation.models import Project
 
 from . import promotion, ranking, services
 from .models import LearningPolicy, ModelVersion, Prediction, Suggestion, TrainingRun
+
+
+class ComputedRecordAdmin(admin.ModelAdmin):
+    """Records the platform computes (runs, versions, suggestions, predictions): shown, never
+    added, edited or deleted by hand; training is started and followed on the training page."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _training_link(project_id: int, run_id: int | None = None) -> str:
+    url = reverse("training-page", args=[project_id]) + (f"?run={run_id}" if run_id else "")
+    return format_html('<a href="{}">{}</a>', url, _("training page"))
 
 
 class ProjectModel(Project):
@@ -22,7 +42,7 @@ class ProjectModel(Project):
 
 @admin.register(ProjectModel)
 class ProjectModelAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "suggestions", "active_version", "versions"]
+    list_display = ["slug", "name", "suggestions", "active_version", "versions", "training"]
     search_fields = ["slug", "name"]
     actions = ["train_new_version"]
 
@@ -37,6 +57,10 @@ class ProjectModelAdmin(admin.ModelAdmin):
     @admin.display(description="versions")
     def versions(self, project: Project) -> int:
         return project.model_versions.count()
+
+    @admin.display(description=_("training"))
+    def training(self, project: Project) -> str:
+        return _training_link(project.pk)
 
     @admin.action(description="Train a new version (queue: training)")
     def train_new_version(self, request, queryset) -> None:
@@ -57,11 +81,11 @@ class TrainingRunInline(admin.TabularInline):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "project", "number", "status", "label_source", "progress", "summary", "created_at", "promoted_at"]
+class ModelVersionAdmin(ComputedRecordAdmin):
+    list_display = ["__str__", "project", "number", "status", "label_source", "progress", "summary", "created_at", "promoted_at", "training"]
     list_filter = ["status", "project", "label_source"]
     search_fields = ["project__slug"]
-    readonly_fields = ["project", "number", "status", "label_source", "consensus_run_ids", "metrics", "config",
+    readonly_fields = ["training", "project", "number", "status", "label_source", "consensus_run_ids", "metrics", "config",
                        "checkpoint", "created_at", "trained_at", "promoted_at", "created_by", "loss_curve"]
     inlines = [TrainingRunInline]
     actions = ["promote", "retry_training"]
@@ -74,7 +98,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, version: ModelVersion) -> str:
         run = version.training_runs.first()
-        return f"{run.progress:.0%} ({run.status})" if run else "-"
+        return f"{run.progress:.0%} ({run.get_status_display()})" if run else "-"
+
+    @admin.display(description=_("training"))
+    def training(self, version: ModelVersion) -> str:
+        run = version.training_runs.first()
+        return _training_link(version.project_id, run.pk if run else None)
 
     @admin.display(description="test metrics")
     def summary(self, version: ModelVersion) -> str:
@@ -117,29 +146,44 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry failed training")
     def retry_training(self, request, queryset) -> None:
-        for version in queryset.filter(status=ModelVersion.Status.FAILED):
+        for version in queryset.filter(status__in=[ModelVersion.Status.FAILED, ModelVersion.Status.CANCELLED]):
             run = version.training_runs.first()
             if run is not None:
-                services.training_run_retry(run=run)
+                services.training_run_retry(run=run, requested_by=request.user)
                 self.message_user(request, f"{version}: training queued again.")
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["model_version", "status", "device", "epochs", "progress", "queued_at", "finished_at"]
+class TrainingRunAdmin(ComputedRecordAdmin):
+    list_display = ["model_version", "status", "device", "epochs", "labels", "percent", "queued_at", "finished_at", "training"]
     list_filter = ["status", "device"]
-    readonly_fields = [f.name for f in TrainingRun._meta.fields]
+    # The epoch log and the progress are drawn on the training page; here they would be raw JSON.
+    fields = ["training", "model_version", "status", "device", "epochs", "labels", "time_budget_s", "percent",
+              "epochs_done", "error", "requested_by", "queued_at", "started_at", "heartbeat_at", "finished_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("progress"))
+    def percent(self, run: TrainingRun) -> str:
+        return f"{run.progress:.0%}"
+
+    @admin.display(description=_("epochs done"))
+    def epochs_done(self, run: TrainingRun) -> int:
+        return len(run.epoch_log or [])
+
+    @admin.display(description=_("training"))
+    def training(self, run: TrainingRun) -> str:
+        return _training_link(run.model_version.project_id, run.pk)
 
 
 @admin.register(Suggestion)
-class SuggestionAdmin(admin.ModelAdmin):
+class SuggestionAdmin(ComputedRecordAdmin):
     list_display = ["radiograph", "model_version", "area", "label", "created_at"]
     list_filter = ["model_version", "area__dimension"]
     search_fields = ["area__code"]
 
 
 @admin.register(Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(ComputedRecordAdmin):
     list_display = ["radiograph", "model_version", "seconds", "created_at"]
     list_filter = ["model_version"]
 

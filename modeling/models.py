@@ -17,6 +17,7 @@ class ModelVersion(models.Model):
         READY = "ready", "Ready (not serving)"
         ACTIVE = "active", "Active (serving suggestions)"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     class LabelSource(models.TextChoices):
         CONSENSUS = "consensus", "Consensus labels"
@@ -58,11 +59,21 @@ class TrainingRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Asked to stop: the task is revoked if still queued, and a running loop stops after its epoch.
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Labels(models.TextChoices):
+        CONSENSUS = "consensus", "Consensus posteriors (readers' vote shares until a consensus exists)"
+        VOTES = "votes", "Readers' vote shares"
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="training_runs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     device = models.CharField(max_length=8, default="cpu")
     epochs = models.PositiveIntegerField()
+    labels = models.CharField(max_length=10, choices=Labels.choices, default=Labels.CONSENSUS)
+    time_budget_s = models.FloatField(null=True, blank=True, help_text="Training stops after this many seconds.")
+    task_id = models.CharField(max_length=64, blank=True, help_text="Celery task id, for revoking a queued run.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     progress = models.FloatField(default=0.0, help_text="0..1")
     epoch_log = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)

@@ -85,13 +85,14 @@ def _known_points(radiographs: Iterable[Radiograph]) -> dict[int, dict[str, tupl
     return points
 
 
-def training_samples(*, project: Project) -> tuple[list[dict], str, list[int]]:
+def training_samples(*, project: Project, labels: str = "consensus") -> tuple[list[dict], str, list[int]]:
     """Samples for `modeling.ml.train.main`, the label source they were built from and its runs.
 
-    The model learns the consensus (Dawid-Skene posteriors as soft targets) once it exists, and
-    readers' vote shares before that.
+    With `labels="consensus"` the model learns the consensus (Dawid-Skene posteriors as soft
+    targets) once it exists, and readers' vote shares before that; `labels="votes"` asks for the
+    vote shares whatever consensus exists.
     """
-    targets, run_ids = _consensus_posteriors(project)
+    targets, run_ids = _consensus_posteriors(project) if labels == "consensus" else ({}, [])
     source = ModelVersion.LabelSource.CONSENSUS
     if not targets:
         targets, run_ids, source = _grade_vote_shares(project), [], ModelVersion.LabelSource.GRADES

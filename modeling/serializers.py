@@ -78,3 +78,22 @@ class SuggestionAnalyticsSerializer(serializers.Serializer):
     against_gold = KeptFiguresSerializer()
     single_reader_areas = serializers.IntegerField(help_text="graded areas left out of the leave-one-out figures: no other reader")
     tied_other_readers = serializers.IntegerField(help_text="graded areas left out: the other readers tie")
+
+
+class TrainingStartSerializer(serializers.Serializer):
+    """The training page's form: how to train a new version."""
+
+    epochs = serializers.IntegerField(min_value=1, max_value=1000)
+    device = serializers.ChoiceField(choices=[("cpu", "CPU"), ("cuda", "GPU (CUDA)")])
+    time_budget_min = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.1, max_value=24 * 60,
+        help_text="minutes of training at most; empty: no limit",
+    )
+    labels = serializers.ChoiceField(choices=TrainingRun.Labels.choices)
+    auto_promote = serializers.BooleanField(required=False, default=False)
+
+    def to_internal_value(self, data):
+        # An empty field of the HTML form means "no limit", not an invalid number.
+        if hasattr(data, "get") and data.get("time_budget_min") in ("", None):
+            data = {key: data.get(key) for key in data if key != "time_budget_min"}
+        return super().to_internal_value(data)

@@ -31,6 +31,31 @@ from .selectors import model_version_checkpoint
 STALE_AFTER = timedelta(hours=2)
 
 
+class TrainingCancelled(Exception):
+    """Raised between epochs once a run was cancelled, to stop its training loop."""
+
+
+class NotCancellable(Exception):
+    pass
+
+
+class NotRetryable(Exception):
+    pass
+
+
+def _enqueue_training(run: TrainingRun) -> None:
+    """Send the run to the `training` queue once the transaction commits and keep the task id, so
+    a cancel can revoke it while it still waits in the queue."""
+    from .tasks import model_train_task
+
+    def send() -> None:
+        result = model_train_task.delay(run.pk)
+        if getattr(result, "id", None):
+            TrainingRun.objects.filter(pk=run.pk).update(task_id=str(result.id))
+
+    transaction.on_commit(send)
+
+
 @transaction.atomic
 def model_version_request(
     *,
@@ -38,6 +63,8 @@ def model_version_request(
     epochs: int = 30,
     device: str = "cpu",
     config: dict | None = None,
+    labels: str = TrainingRun.Labels.CONSENSUS,
+    time_budget_s: float | None = None,
     auto_promote: bool = False,
     requested_by: AbstractBaseUser | None = None,
     enqueue: bool = True,
@@ -46,29 +73,54 @@ def model_version_request(
 
     `enqueue=False` leaves the run for the caller to train in its own process (the command line).
     """
-    from .tasks import model_train_task
-
     number = (ModelVersion.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
     version = ModelVersion.objects.create(
         project=project, number=number, config=config or {}, auto_promote=auto_promote, created_by=requested_by
     )
-    run = TrainingRun.objects.create(model_version=version, epochs=epochs, device=device)
+    run = TrainingRun.objects.create(
+        model_version=version, epochs=epochs, device=device, labels=labels, time_budget_s=time_budget_s,
+        requested_by=requested_by,
+    )
     if enqueue:
-        transaction.on_commit(lambda: model_train_task.delay(run.pk))
+        _enqueue_training(run)
     return run
 
 
 @transaction.atomic
-def training_run_retry(*, run: TrainingRun) -> TrainingRun:
-    """A failed run is retried as a new run of the same version."""
-    from .tasks import model_train_task
-
+def training_run_retry(*, run: TrainingRun, requested_by: AbstractBaseUser | None = None) -> TrainingRun:
+    """A failed or cancelled run is retried as a new run of the same version, with the same options."""
     version = ModelVersion.objects.select_for_update().get(pk=run.model_version_id)
+    if version.status not in (ModelVersion.Status.FAILED, ModelVersion.Status.CANCELLED):
+        raise NotRetryable(f"version {version.number} is {version.get_status_display().lower()}; only a failed or cancelled training is retried")
     version.status = ModelVersion.Status.TRAINING
     version.save(update_fields=["status"])
-    retry = TrainingRun.objects.create(model_version=version, epochs=run.epochs, device=run.device)
-    transaction.on_commit(lambda: model_train_task.delay(retry.pk))
+    retry = TrainingRun.objects.create(
+        model_version=version, epochs=run.epochs, device=run.device, labels=run.labels, time_budget_s=run.time_budget_s,
+        requested_by=requested_by or run.requested_by,
+    )
+    _enqueue_training(retry)
     return retry
+
+
+@transaction.atomic
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Stop a queued or running training: the queued task is revoked, a running loop stops after
+    the epoch it is in (it checks the run's status between epochs). The active version keeps serving."""
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+    if run.status not in (TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING):
+        raise NotCancellable(f"the training is already {run.get_status_display().lower()}")
+    run.status = TrainingRun.Status.CANCELLED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    ModelVersion.objects.filter(pk=run.model_version_id, status=ModelVersion.Status.TRAINING).update(
+        status=ModelVersion.Status.CANCELLED
+    )
+    if run.task_id:
+        from celery import current_app
+
+        task_id = run.task_id
+        transaction.on_commit(lambda: current_app.control.revoke(task_id))
+    return run
 
 
 def training_runs_fail_stale(*, now=None) -> int:
@@ -88,6 +140,18 @@ def _run_fail(run: TrainingRun, error: str) -> None:
         ModelVersion.objects.filter(pk=run.model_version_id).update(status=ModelVersion.Status.FAILED)
 
 
+def _cancelled(run: TrainingRun) -> bool:
+    return TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.CANCELLED).exists()
+
+
+def training_progress(*, epoch: int, epochs: int, elapsed_s: float, time_budget_s: float | None) -> float:
+    """Share of the training done: epochs run, or the time budget spent when that runs out first."""
+    done = epoch / max(epochs, 1)
+    if time_budget_s:
+        done = max(done, elapsed_s / time_budget_s)
+    return min(1.0, done)
+
+
 def model_version_train(*, run_id: int) -> ModelVersion:
     """Train one version. Progress is written every epoch; failure leaves the active version serving."""
     from modeling.ml.train import TrainConfig, config_from_dict, main
@@ -95,23 +159,40 @@ def model_version_train(*, run_id: int) -> ModelVersion:
     run = TrainingRun.objects.select_related("model_version__project").get(pk=run_id)
     version = run.model_version
     now = timezone.now()
-    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now)
+    started = TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not started and run.status != TrainingRun.Status.RUNNING:
+        return version  # cancelled before a worker took it (or run twice): nothing to do
     try:
-        samples, label_source, run_ids = training_samples(project=version.project)
+        samples, label_source, run_ids = training_samples(project=version.project, labels=run.labels)
         cfg = config_from_dict({**asdict(TrainConfig()), **version.config})
         cfg.scheme = scheme_for(version.project)
         cfg.device = run.device
         cfg.epochs = run.epochs
+        if run.time_budget_s:
+            cfg.time_budget_s = run.time_budget_s
         cfg.out = None
         log: list[dict] = []
+        clock = time.monotonic()
 
         def on_epoch(epoch: int, metrics: dict) -> None:
             log.append({k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool, dict))})
-            TrainingRun.objects.filter(pk=run.pk).update(
-                epoch_log=log, progress=min(1.0, epoch / cfg.epochs), heartbeat_at=timezone.now()
+            progress = training_progress(
+                epoch=epoch, epochs=cfg.epochs, elapsed_s=time.monotonic() - clock, time_budget_s=cfg.time_budget_s
             )
+            TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
+                epoch_log=jsonable(log), progress=progress, heartbeat_at=timezone.now()
+            )
+            if _cancelled(run):
+                raise TrainingCancelled(f"cancelled after epoch {epoch}")
 
+        if _cancelled(run):
+            raise TrainingCancelled("cancelled before the first epoch")
         checkpoint = main(cfg, samples=samples, on_epoch=on_epoch)
+    except TrainingCancelled:
+        version.refresh_from_db()
+        return version
     except Exception as error:  # noqa: BLE001 - any failure is recorded on the run, not raised into the worker
         _run_fail(run, f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=8)}")
         version.refresh_from_db()
@@ -120,6 +201,9 @@ def model_version_train(*, run_id: int) -> ModelVersion:
     from modeling.ml.train import checkpoint_to_bytes
 
     with transaction.atomic():
+        if TrainingRun.objects.select_for_update().get(pk=run.pk).status == TrainingRun.Status.CANCELLED:
+            version.refresh_from_db()
+            return version  # cancelled during the final evaluation
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         version.checkpoint.save(f"v{version.number}.pt", ContentFile(checkpoint_to_bytes(checkpoint)), save=False)
         version.metrics = jsonable(checkpoint["metrics"])

@@ -299,8 +299,9 @@ def evaluate(
         errors.append(err[present])
         hits.append((err <= cfg.tolerance * data.hand_sizes[sl, None])[present])
     out["landmark_val_loss"] = sum(losses) / max(n, 1)
-    out["point_error_net_px"] = float(torch.cat(errors).mean())
-    out["localisation_accuracy_net"] = float(torch.cat(hits).float().mean())
+    # NaN, not a crash, when no hand here has a known landmark (or, below, a graded area).
+    out["point_error_net_px"] = float(torch.cat(errors).mean()) if errors else math.nan
+    out["localisation_accuracy_net"] = float(torch.cat(hits).float().mean()) if hits else math.nan
 
     gnet = model.grading_net
     dims = [d for d, _ in gnet.cfg.dimensions]
@@ -318,6 +319,9 @@ def evaluate(
             preds[d].append(logits[d].argmax(1)[m].cpu())
     out["grading_val_loss"] = total / max(p, 1)
     for d in dims:
+        if not truth[d] or not sum(len(t) for t in truth[d]):
+            out[f"{d}_weighted_accuracy"] = out[f"{d}_within_one"] = math.nan
+            continue
         t, q = torch.cat(truth[d]).numpy(), torch.cat(preds[d]).numpy()
         out[f"{d}_weighted_accuracy"] = agreement.weighted_accuracy(t, q)
         out[f"{d}_within_one"] = agreement.within_one_accuracy(t, q)
@@ -462,7 +466,11 @@ def main(
     samples: Iterable[dict] | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
 ) -> dict:
-    """Train both stages and return the checkpoint dict (also written to cfg.out when set)."""
+    """Train both stages and return the checkpoint dict (also written to cfg.out when set).
+
+    `on_epoch(epoch, log)` runs after every epoch; an exception it raises stops the training there
+    and propagates, which is how a caller cancels a run between epochs.
+    """
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = torch.device(cfg.device)
@@ -487,6 +495,16 @@ def main(
         keep_raw=lambda s: split_of(s["patient_id"]) != "train",
     )
     splits = np.array([split_of(p) for p in data.patient_ids])
+    # A young project has few graded hands: a held-out part without any trains instead (it could
+    # neither stop training early nor be scored), and so does everything when the training part
+    # has none. The metrics then say there are no held-out figures, and promotion by comparison
+    # waits for a person.
+    graded = np.any(np.stack([m.any(axis=1) for m in data.target_mask.values()]), axis=0) if len(splits) else splits
+    for part in ("val", "test"):
+        if not graded[splits == part].any():
+            splits[splits == part] = "train"
+    if not graded[splits == "train"].any():
+        splits[:] = "train"
     train = data.subset(np.flatnonzero(splits == "train"))
     val = data.subset(np.flatnonzero(splits == "val"))
     test = data.subset(np.flatnonzero(splits == "test"))
@@ -528,7 +546,7 @@ def main(
             return warm * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
         t0 = time.monotonic()
-        log: dict[str, Any] = {"epoch": epoch}
+        log: dict[str, Any] = {"epoch": epoch, "monitor": "val" if len(val) else "train"}
         log.update(train_one_epoch(model, train_t, optimizers, cfg, g, lr_factor, weights, active))
         log.update(evaluate(model, monitor_t, cfg, weights))
         for stage, key in (("landmark", "landmark_val_loss"), ("grading", "grading_val_loss")):
@@ -561,6 +579,7 @@ def main(
         "monitor": "val" if len(val) else "train",
         "class_weights": {d: w.tolist() for d, w in weights.items()},
         "hands": {"train": len(train), "val": len(val), "test": len(test)},
+        "held_out": bool(len(val) or len(test)),
     }
     for name, part in (("val", val), ("test", test)):
         raw = [r for r in part.raw if r is not None]
