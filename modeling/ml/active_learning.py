@@ -97,6 +97,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mc_samples": 8,
         "train": SMALL_NETWORK,
     },
+    # The largest that runs random and one strategy over 5 seeds in about 15 minutes of one CPU
+    # core (about 90 s per strategy and seed): the small networks on 256 x 320 realistic films,
+    # a 60-hand pool and 20 test hands, 4 rounds of 8 hands.
+    "cpu15": {
+        "phantom": {"width": 256, "height": 320},
+        "pool_patients": 30,
+        "test_patients": 10,
+        "initial": 8,
+        "batch": 8,
+        "rounds": 4,
+        "epochs": 20,
+        "mc_samples": 4,
+        "train": SMALL_NETWORK,
+    },
     # The figure the README claims: full-size films and the default networks, on a GPU.
     "full": {
         "phantom": {"width": 1024, "height": 1280},
@@ -519,3 +533,67 @@ def plot_learning_curves(summary: dict[str, dict[str, list[float]]], path: str |
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Over seeds: intervals for the saving and the area under each curve
+# ---------------------------------------------------------------------------------------------
+
+
+def curve_area(labelled: Sequence[float], values: Sequence[float]) -> float:
+    """Area under a learning curve divided by its span of labelled hands: the curve's mean height
+    (trapezoids), so one lucky end point cannot decide a comparison."""
+    x, y = np.asarray(labelled, dtype=float), np.asarray(values, dtype=float)
+    if len(x) < 2 or x[-1] <= x[0]:
+        return float(y.mean()) if len(y) else float("nan")
+    return float(np.sum((y[1:] + y[:-1]) / 2.0 * np.diff(x)) / (x[-1] - x[0]))
+
+
+def seed_intervals(
+    results: Sequence[SimulationResult], strategy: str, baseline: str = "random",
+    metric: str = "weighted_accuracy", replicates: int = 1000, seed: int = 0,
+) -> dict[str, Any]:
+    """Bootstrap over seeds (paired: a seed's runs share pool, test set and reads) of the hands
+    `strategy` needs to reach the baseline's final mean, and of each curve's area.
+
+    A replicate in which the strategy never reaches the target is dropped from the hands interval
+    and counted in ``reached``, so the reader sees how often the saving exists at all.
+    """
+    from scoring.bootstrap import patient_bootstrap
+
+    by_seed: dict[int, dict[str, SimulationResult]] = {}
+    for r in results:
+        by_seed.setdefault(r.seed, {})[r.strategy] = r
+    seeds = sorted(s for s, runs in by_seed.items() if strategy in runs and baseline in runs)
+    if not seeds:
+        raise ValueError(f"no seed has both {strategy!r} and {baseline!r}")
+    n = min(len(by_seed[s][name].curve) for s in seeds for name in (strategy, baseline))
+    x = {name: np.array([[by_seed[s][name].curve[i]["labelled_hands"] for i in range(n)] for s in seeds], dtype=float)
+         for name in (strategy, baseline)}
+    y = {name: np.array([[by_seed[s][name].curve[i][metric] for i in range(n)] for s in seeds], dtype=float)
+         for name in (strategy, baseline)}
+
+    def hands(idx: np.ndarray) -> float:
+        target = y[baseline][idx].mean(0)[-1]
+        needed = labels_to_reach(x[strategy][idx].mean(0), y[strategy][idx].mean(0), target)
+        return float("nan") if needed is None else needed
+
+    def area(name: str) -> Callable[[np.ndarray], float]:
+        return lambda idx: curve_area(x[name][idx].mean(0), y[name][idx].mean(0))
+
+    def area_difference(idx: np.ndarray) -> float:
+        return area(strategy)(idx) - area(baseline)(idx)
+
+    groups = np.arange(len(seeds))
+    needed = patient_bootstrap(hands, groups, replicates=replicates, seed=seed)
+    baseline_hands = float(x[baseline].mean(0)[-1])
+    return {
+        "seeds": seeds,
+        "target": float(y[baseline].mean(0)[-1]),
+        "baseline_hands": baseline_hands,
+        "hands": needed.as_dict(1),
+        "reached": f"{needed.replicates} of {replicates}",
+        "area": {name: patient_bootstrap(area(name), groups, replicates=replicates, seed=seed).as_dict()
+                 for name in (baseline, strategy)},
+        "area_difference": patient_bootstrap(area_difference, groups, replicates=replicates, seed=seed).as_dict(),
+    }

@@ -4,11 +4,16 @@ Training patients are read by a panel of image-aware simulated readers (`scoring
 misses grow as a lesion's visibility falls, plus each reader's habits). The same network is then
 trained once per row of training labels:
 
-- ``consensus``: the readers' grades fused by Dawid-Skene, the platform's default consensus
-  (posteriors as soft targets, as the platform trains);
+- ``consensus``: the readers' grades fused by the platform's default consensus, the ordinal
+  Dawid-Skene of `scoring.ordinal_ds` (posteriors as soft targets, as the platform trains);
 - ``majority``: the modal grade of the readers (ties to the lower grade of the tie);
 - ``one_reader``: the first reader's grades alone;
 - ``ceiling``: the phantom truth, the only row that ever sees it.
+
+By default (``--recipe crops``) each row trains the per-joint grader alone on crops cut once at
+the phantom's landmark positions, to convergence with early stopping on held-out training patients
+(`modeling.ml.crops`: landmarks are geometry, not grades, so every row gets the same crops and
+only its targets differ); ``--recipe full`` trains both stages end to end with `train.main`.
 
 Every model is evaluated on held-out patients against the truth, with patient-level bootstrap
 95% intervals for accuracy, balanced accuracy, plain and grade-balanced within-one, quadratic
@@ -16,7 +21,8 @@ kappa and the total-score MAE per hand. The readers are scored the same way on t
 and the originating study's table is printed: the consensus-trained model and each reader against
 the test hands' consensus.
 
-    python -m modeling.ml.bench --patients 60 --test-patients 30 --epochs 30 --time-budget 420 --threads 1
+    python -m modeling.ml.bench --patients 60 --test-patients 30 --threads 1 --table   # grader to convergence
+    python -m modeling.ml.bench --recipe full --patients 60 --test-patients 30 --epochs 30 --time-budget 420 --threads 1
     python -m modeling.ml.bench --rows consensus --patients 20 --test-patients 8 --epochs 2   # quick
     python -m modeling.ml.bench --checkpoint model.pt --latency-hands 20                     # latency only
 
@@ -27,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
+from pathlib import Path
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -38,8 +46,10 @@ import torch
 
 from scoring import agreement
 from scoring.bootstrap import Interval, patient_bootstrap
-from scoring.dawid_skene import dawid_skene
 from scoring.image_readers import ImageReader, make_image_reader_panel
+from scoring.ordinal_ds import ordinal_dawid_skene
+
+from . import crops as crop_recipe
 
 from .data import load_scheme, phantom_sample, samples_from_phantoms, scheme_dimensions
 from .inference import load_model, predict_hand
@@ -102,16 +112,16 @@ def read_hands(
     return out
 
 
-def fuse_dawid_skene(grades: np.ndarray, n_grades: int) -> np.ndarray:
-    """(readers, items) -> (items, n_grades) posteriors of plain Dawid-Skene (crowd-kit's model).
-
-    The benchmark's consensus rows were measured with this fit; the platform's own default is now
-    the regularised `scoring.ordinal_ds`, which agrees with it wherever plain Dawid-Skene does not
-    collapse (see the validation matrix in the README).
-    """
+def fuse_consensus(grades: np.ndarray, n_grades: int) -> np.ndarray:
+    """(readers, items) -> (items, n_grades) posteriors of the platform's default consensus,
+    the regularised ordinal Dawid-Skene of `scoring.ordinal_ds` with its documented defaults."""
     readers, items = np.indices(grades.shape)
-    fit = dawid_skene(items.ravel(), readers.ravel(), grades.ravel(), n_classes=n_grades, n_tasks=grades.shape[1])
+    fit = ordinal_dawid_skene(items.ravel(), readers.ravel(), grades.ravel(), n_classes=n_grades, n_tasks=grades.shape[1])
     return fit.posteriors
+
+
+def _without_truth(sample: dict) -> dict:
+    return {k: v for k, v in sample.items() if k != "targets"} | {"targets": {}}
 
 
 def fuse_majority(grades: np.ndarray, n_grades: int) -> np.ndarray:
@@ -128,7 +138,7 @@ def fuse_one_reader(grades: np.ndarray, n_grades: int) -> np.ndarray:
 
 
 FUSERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    "consensus": fuse_dawid_skene,
+    "consensus": fuse_consensus,
     "majority": fuse_majority,
     "one_reader": fuse_one_reader,
 }
@@ -271,6 +281,13 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--table", action="store_true", help="also print plain-text tables")
     p.add_argument("--checkpoint", default=None, help="only measure this checkpoint's latency")
     p.add_argument("--latency-hands", type=int, default=0)
+    p.add_argument("--recipe", default="crops", choices=["crops", "full"],
+                   help="crops: the grader alone on cached crops at the landmark positions, trained to "
+                        "convergence (modeling.ml.crops); full: both stages end to end (train.main)")
+    p.add_argument("--max-epochs", type=int, default=crop_recipe.CropRecipe.max_epochs, help="crops recipe")
+    p.add_argument("--patience", type=int, default=crop_recipe.CropRecipe.patience, help="crops recipe")
+    p.add_argument("--crop-size", type=int, default=crop_recipe.CropRecipe.crop_size, help="crops recipe")
+    p.add_argument("--cache", default=None, help="crops recipe: keep films' crops and reads in this file and reuse them")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -294,13 +311,30 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     phantom = PhantomConfig(width=a.width, height=a.height, mode=a.mode)
     panel = make_image_reader_panel(a.seed, a.readers)
 
+    recipe = crop_recipe.CropRecipe(max_epochs=a.max_epochs, patience=a.patience, crop_size=a.crop_size, seed=a.seed)
     t0 = time.monotonic()
-    train, train_vis = make_hands(a.patients, a.phantom_seed, phantom)
-    # Test severities evenly spread from none to severe, shuffled so reading order is not severity.
-    sev = np.random.default_rng([a.phantom_seed, 3]).permutation(np.linspace(0.2, 3.6, a.test_patients))
-    test, test_vis = make_hands(a.test_patients, a.phantom_seed + 50_000, phantom, severities=sev)
-    train_reads = read_hands(train, train_vis, panel, scheme, a.seed)
-    test_reads = read_hands(test, test_vis, panel, scheme, a.seed + 1)
+    cache = Path(a.cache) if a.cache else None
+    if cache is not None and cache.exists() and a.recipe == "crops":
+        with cache.open("rb") as handle:
+            train, test, train_reads, test_reads, train_crops, test_crops = pickle.load(handle)
+    else:
+        train, train_vis = make_hands(a.patients, a.phantom_seed, phantom)
+        # Test severities evenly spread from none to severe, shuffled so reading order is not severity.
+        sev = np.random.default_rng([a.phantom_seed, 3]).permutation(np.linspace(0.2, 3.6, a.test_patients))
+        test, test_vis = make_hands(a.test_patients, a.phantom_seed + 50_000, phantom, severities=sev)
+        train_reads = read_hands(train, train_vis, panel, scheme, a.seed)
+        test_reads = read_hands(test, test_vis, panel, scheme, a.seed + 1)
+        if a.recipe == "crops":
+            # Crops are cut once, without targets; each row below only swaps the targets in.
+            train_crops = crop_recipe.crop_dataset([_without_truth(s) for s in train], scheme, recipe)
+            test_crops = crop_recipe.crop_dataset([_without_truth(s) for s in test], scheme, recipe)
+            # The films are not needed again: keep the truth for scoring, drop the pixels.
+            train = [{k: v for k, v in s.items() if k != "image"} for s in train]
+            test = [{k: v for k, v in s.items() if k != "image"} for s in test]
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                with cache.open("wb") as handle:
+                    pickle.dump((train, test, train_reads, test_reads, train_crops, test_crops), handle)
     patients = [s["patient_id"] for s in test]
     truth = {d: truth_array(test, lms[d], d) for d, _ in dims}
     _print("data", {
@@ -316,7 +350,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         for i, r in enumerate(panel):
             reader_rows.setdefault(r.name, {})[d] = metric_table(truth[d], test_reads[d][i], patients, k, replicates=a.replicates)
         flat = test_reads[d].reshape(len(panel), -1)
-        consensus[d] = np.argmax(fuse_dawid_skene(flat, k), axis=1).reshape(truth[d].shape)
+        consensus[d] = np.argmax(fuse_consensus(flat, k), axis=1).reshape(truth[d].shape)
         reader_rows.setdefault("test consensus (Dawid-Skene)", {})[d] = metric_table(truth[d], consensus[d], patients, k, replicates=a.replicates)
     for name, by_dim in reader_rows.items():
         _print("reader_vs_truth", {"reader": name, **{d: _fmt(v) for d, v in by_dim.items()}})
@@ -330,12 +364,21 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             val_fraction=0.15, test_fraction=0.0,
         )
         t1 = time.monotonic()
-        ckpt = main(cfg, training_samples(train, train_reads, scheme, row))
-        model = load_model(ckpt, a.device)
-        pred = model_grades(model, test, scheme)
+        row_samples = training_samples(train, train_reads, scheme, row)
+        if a.recipe == "crops":
+            data = crop_recipe.with_targets(train_crops, [s["targets"] for s in row_samples], scheme, recipe.label_smoothing)
+            net, report = crop_recipe.train_grader(data, scheme, recipe, log=lambda point, row=row: _print("epoch", {"labels": row, **point}))
+            pred = crop_recipe.grades_by_dimension(crop_recipe.predict_crops(net, test_crops, recipe), scheme)
+            trained = {"epochs_run": report["epochs_run"], "best_epoch": report["best_epoch"],
+                       "stopped_early": report["stopped_early"], "held_out_best": report["held_out_best"]}
+        else:
+            ckpt = main(cfg, row_samples)
+            model = load_model(ckpt, a.device)
+            pred = model_grades(model, test, scheme)
+            trained = {"epochs_run": ckpt["metrics"]["epochs_run"]}
         model_rows[row] = {d: metric_table(truth[d], pred[d], patients, k, replicates=a.replicates) for d, k in dims}
         _print("model_vs_truth", {
-            "labels": row, "epochs_run": ckpt["metrics"]["epochs_run"], "train_seconds": round(time.monotonic() - t1, 1),
+            "labels": row, "recipe": a.recipe, **trained, "train_seconds": round(time.monotonic() - t1, 1),
             **{d: _fmt(v) for d, v in model_rows[row].items()},
         })
         if row == "consensus":
@@ -349,7 +392,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         print(_text_table("readers against truth", reader_rows))
         print(_text_table("against the test consensus (the originating study's table)", study))
     result.update(models=model_rows, readers=reader_rows, study=study, config=vars(a) | {"phantom": asdict(phantom)})
-    if a.latency_hands and rows:
+    if a.latency_hands and rows and a.recipe == "full":
         result["latency"] = latency(model, test[: a.latency_hands])
         _print("latency", result["latency"])
     return result

@@ -7,7 +7,8 @@ changes is how the lesion looks and what else on the film looks like it:
 - Erosions are irregular cortical breaks (clusters of overlapping lobes of varying depth and
   contrast along the articular surface and its bare areas) and subchondral lucencies. An area's
   grade is the share of its articular surface involved, cut at 0.2 / 0.4 / 0.6 / 0.8; a share
-  above 0.8 is collapse (grade 5), drawn deep and with the joint subluxed. Neighbouring grades
+  above 0.8 is collapse (grade 5): the articular ends on both sides are bitten off across the
+  bone's width, leaving flattened, ragged margins and no joint outline, and the joint is subluxed. Neighbouring grades
   therefore overlap in appearance: a 0.19 and a 0.21 share look alike.
 - Joint space narrowing is continuous: the lost fraction of the joint's own normal width, cut at
   0.15 / 0.40 / 0.65, with ankylosis (grade 4) bridged. Normal widths differ by joint and by
@@ -218,6 +219,8 @@ def make_lesions(name: str, grade: int, share: float, rng: np.random.Generator, 
 
     if grade <= 0 or share <= 0.0:
         return []
+    if grade >= 5:
+        return collapse_lesions(name, rng, sites, bones)
     weights = np.array([s[2] for s in sites], dtype=float)
     order = rng.permutation(len(sites)) if len(sites) > 1 else np.array([0])
     first = int(rng.choice(len(sites), p=weights / weights.sum()))
@@ -270,6 +273,51 @@ def make_lesions(name: str, grade: int, share: float, rng: np.random.Generator, 
                 landmark=name, u=float(c[0]), v=float(c[1]), radius_u=r, radius_v=r * float(rng.uniform(0.7, 1.2)),
                 strength=float(rng.uniform(0.2, 0.45)),
             )))
+    return out
+
+
+def collapse_lesions(name: str, rng: np.random.Generator, sites, bones) -> list:
+    """Grade 5: the articular surfaces are destroyed, not holed.
+
+    On each side of the joint a wide, deep bite takes the whole articular end across the bone's
+    width, so the joint outline and its subchondral plate are gone; a row of smaller bites of
+    varying depth along the new margin leaves it ragged and flattened, as a collapsed joint looks.
+    A round bone loses most of its outline to the same kind of bites.
+    """
+    from .phantoms import Lesion
+
+    out = []
+    for bone_name, where, _ in sites:
+        bone = bones[bone_name]
+        half = _reference_half(bone, where)
+        if _is_long(bone):
+            if where in ("head", "radius_end"):
+                end, inward = float(bone.distal_end(np.array([0.0]))[0]), -1.0
+            else:
+                end, inward = float(bone.proximal_end(np.array([0.0]))[0]), 1.0
+            depth = half * float(rng.uniform(0.15, 0.4))
+            tilt = half * float(rng.uniform(-0.3, 0.3))
+            ru = half * float(rng.uniform(0.45, 0.7))
+            out.append((bone_name, Lesion(
+                landmark=name, u=end + inward * depth * 0.5, v=tilt, radius_u=ru, radius_v=half * float(rng.uniform(1.2, 1.5)),
+                strength=float(rng.uniform(0.88, 0.97)),
+            )))
+            # The ragged new margin: bites reaching different depths across the width.
+            for v in np.linspace(-0.85, 0.85, int(rng.integers(5, 8))):
+                r = half * float(rng.uniform(0.14, 0.3))
+                reach = depth * 0.5 + ru * float(rng.uniform(0.55, 1.0))
+                out.append((bone_name, Lesion(
+                    landmark=name, u=end + inward * reach, v=float(v * half + rng.uniform(-0.1, 0.1) * half),
+                    radius_u=r * float(rng.uniform(0.8, 1.5)), radius_v=r, strength=float(rng.uniform(0.45, 0.9)),
+                )))
+        else:
+            for _ in range(int(rng.integers(3, 5))):
+                phi = float(rng.uniform(-math.pi, math.pi))
+                out.append((bone_name, Lesion(
+                    landmark=name, u=0.6 * bone.semi_u * math.cos(phi), v=0.6 * bone.semi_v * math.sin(phi),
+                    radius_u=bone.semi_u * float(rng.uniform(0.45, 0.7)), radius_v=bone.semi_v * float(rng.uniform(0.45, 0.7)),
+                    strength=float(rng.uniform(0.7, 0.92)),
+                )))
     return out
 
 

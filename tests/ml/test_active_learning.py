@@ -139,3 +139,24 @@ def test_runs_in_worker_processes_give_the_same_curves_as_in_one_process(tmp_pat
     assert curves[2] == curves[1]
     printed = capsys.readouterr().out
     assert "rare_boost seed 0  hands    8" in printed and "rare_boost reaches random's final weighted accuracy" in printed
+
+
+def test_curve_area_is_the_mean_height_of_the_trapezoids():
+    assert AL.curve_area([10, 20, 30], [0.2, 0.4, 0.4]) == pytest.approx((0.3 * 10 + 0.4 * 10) / 20)
+    # A late jump counts for the part of the range it covers, not for the whole curve.
+    assert AL.curve_area([10, 20, 30], [0.2, 0.2, 0.8]) < AL.curve_area([10, 20, 30], [0.2, 0.8, 0.8])
+
+
+def test_seed_intervals_of_identical_seeds_have_zero_width_and_a_noisy_seed_widens_them():
+    same = [_result(name, s, values) for s in range(5)
+            for name, values in (("random", [0.3, 0.4, 0.6]), ("entropy", [0.3, 0.6, 0.7]))]
+    iv = AL.seed_intervals(same, "entropy", replicates=200)
+    assert iv["seeds"] == [0, 1, 2, 3, 4]
+    assert iv["hands"] == {"value": 20.0, "low": 20.0, "high": 20.0}
+    assert iv["reached"] == "200 of 200"
+    assert iv["area_difference"]["low"] == pytest.approx(iv["area_difference"]["high"])
+    # One seed on which entropy is no better than random: the interval must open up.
+    noisy = same[:-1] + [_result("entropy", 4, [0.3, 0.4, 0.6])]
+    iv = AL.seed_intervals(noisy, "entropy", replicates=200)
+    assert iv["hands"]["high"] > iv["hands"]["low"] == pytest.approx(20.0)
+    assert iv["area_difference"]["low"] < iv["area_difference"]["high"]

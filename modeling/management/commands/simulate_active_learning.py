@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
-from consensus.aggregation import aggregate
+from consensus.aggregation import DEFAULT_AGGREGATOR, aggregate
 from modeling.ml import acquisition
 from modeling.ml.active_learning import (
     PRESETS,
@@ -18,19 +18,31 @@ from modeling.ml.active_learning import (
     label_saving,
     plot_learning_curves,
     SimulationResult,
+    curve_area,
     run_simulation,
+    seed_intervals,
     summarise,
     vote_shares,
 )
 
 
-def dawid_skene_fuse(grades: np.ndarray, n_grades: int) -> np.ndarray:
-    """Readers' grades (readers, items) -> Dawid-Skene posteriors (items, n_grades), as the platform fuses."""
+def _fuse_with(aggregator: str, grades: np.ndarray, n_grades: int) -> np.ndarray:
     readers, items = np.indices(grades.shape)
     labels = pd.DataFrame({"task": items.ravel(), "worker": readers.ravel(), "label": grades.ravel()})
-    result = aggregate(labels, n_grades=n_grades, aggregator="DawidSkene", min_labels_per_reader=0)
+    result = aggregate(labels, n_grades=n_grades, aggregator=aggregator, min_labels_per_reader=0)
     posteriors = result.posteriors
     return np.stack([posteriors[i] for i in range(grades.shape[1])])
+
+
+def consensus_fuse(grades: np.ndarray, n_grades: int) -> np.ndarray:
+    """Readers' grades (readers, items) -> posteriors (items, n_grades) of the platform's default
+    consensus (`consensus.aggregation.DEFAULT_AGGREGATOR`), so the loop trains on what a project would."""
+    return _fuse_with(DEFAULT_AGGREGATOR, grades, n_grades)
+
+
+def dawid_skene_fuse(grades: np.ndarray, n_grades: int) -> np.ndarray:
+    """Plain (unregularised) Dawid-Skene posteriors, for comparison with the default."""
+    return _fuse_with("DawidSkene", grades, n_grades)
 
 
 def describe_point(strategy: str, seed: int, point: dict) -> str:
@@ -67,7 +79,8 @@ class Command(BaseCommand):
         parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
         parser.add_argument("--jobs", type=int, default=1,
                             help="runs (strategy x seed) in parallel worker processes; each trains on one thread")
-        parser.add_argument("--fuse", choices=["dawid-skene", "votes"], default="dawid-skene")
+        parser.add_argument("--fuse", choices=["consensus", "dawid-skene", "votes"], default="consensus",
+                            help="consensus: the platform's default aggregator; dawid-skene: plain Dawid-Skene; votes: vote shares")
         parser.add_argument("--out", default=None, help="PNG path of the plot")
         parser.add_argument("--json", dest="json_path", default=None, help="write every curve and the summary to this file")
 
@@ -81,7 +94,7 @@ class Command(BaseCommand):
         if jobs < 1:
             raise CommandError("--jobs must be at least 1")
         strategies = ["random", *[s for s in dict.fromkeys(strategy) if s != "random"]]
-        fuser = dawid_skene_fuse if fuse == "dawid-skene" else vote_shares
+        fuser = {"consensus": consensus_fuse, "dawid-skene": dawid_skene_fuse, "votes": vote_shares}[fuse]
 
         configs = [replace(base, strategy=name, seed=s) for s in range(seed, seed + seeds) for name in strategies]
         if jobs > 1:
@@ -110,6 +123,20 @@ class Command(BaseCommand):
                 f"  {name} reaches random's final weighted accuracy {saving['target']:.3f} "
                 f"({saving['baseline_hands']:.0f} hands): {reached}, saving {share}"
             )
+        for name, s in summary.items():
+            self.stdout.write(f"  {name} area under the weighted-accuracy curve (mean height): "
+                              f"{curve_area(s['labelled_hands'], s['weighted_accuracy_mean']):.3f}")
+        intervals = {}
+        if seeds > 1:
+            # Bootstrap over seeds, so a lucky end point or seed cannot decide the comparison.
+            for name in savings:
+                iv = intervals[name] = seed_intervals(results, name)
+                self.stdout.write(
+                    f"  {name} over {len(iv['seeds'])} seeds (95% bootstrap): hands to reach random's final "
+                    f"{iv['hands']['value']} [{iv['hands']['low']}, {iv['hands']['high']}] of {iv['baseline_hands']:.0f}, "
+                    f"reached in {iv['reached']} resamples; area {iv['area'][name]} vs random {iv['area']['random']}; "
+                    f"difference {iv['area_difference']}"
+                )
         if out:
             phantom = base.phantom
             title = (f"Active learning on phantoms ({phantom.get('width', 1024)} x {phantom.get('height', 1280)}, "
@@ -118,5 +145,5 @@ class Command(BaseCommand):
             self.stdout.write(f"plot: {path}")
         if json_path:
             with open(json_path, "w") as handle:
-                json.dump({"summary": summary, "savings": savings, "runs": [r.to_dict() for r in results]}, handle, indent=1, default=str)
+                json.dump({"summary": summary, "savings": savings, "intervals": intervals, "runs": [r.to_dict() for r in results]}, handle, indent=1, default=str)
             self.stdout.write(f"curves: {json_path}")
