@@ -8,6 +8,8 @@ from playwright.sync_api import expect
 
 from annotation import services
 from annotation.models import Assignment, Grade, JointArea, Landmark, Project
+from consensus.models import ConsensusSettings
+from consensus.services import consensus_settings_get
 from frontend.scoresheet import score_rows
 from tests.conftest import png_bytes
 
@@ -17,9 +19,13 @@ pytestmark = pytest.mark.browser
 
 
 def _by_visit_project(slug: str, suggestions: str = "off"):
-    return services.project_create(
+    project = services.project_create(
         name=f"Visits {slug}", slug=slug, readers_per_radiograph=1, suggestions=suggestions, reading_unit=Project.ReadingUnit.VISIT
     )
+    # Celery is eager here, so each submitted read would recompute the consensus inside the submit
+    # request (a worker debounces them into one); these tests are about the form, not the consensus.
+    ConsensusSettings.objects.filter(pk=consensus_settings_get(project=project).pk).update(auto_recompute=False)
+    return project
 
 
 def _wait_until_ready(page) -> None:
@@ -164,6 +170,14 @@ def test_a_prefilled_visit_is_confirmed_one_key_per_joint_looked_at_and_one_grad
     }
     assert changed == {right.pk: (new_value, "edited"), left.pk: (left_value, "edited")}
     screenshot(page, "visit-form-prefilled")
+    # At 1366 x 768 both hands' rows and the visit's totals fit without scrolling the table.
+    page.set_viewport_size({"width": 1366, "height": 768})
+    scroller = page.locator(".scores-scroll")
+    expect(scroller).to_have_js_property("scrollTop", 0)
+    assert scroller.evaluate("(element) => element.scrollHeight <= element.clientHeight + 1"), "the visit form scrolls"
+    box = page.locator('[data-total="visit"]').bounding_box()
+    assert box["y"] + box["height"] <= 768
+    screenshot(page, "visit-form-hands-1366x768")
 
     metrics = {
         "keystrokes_confirm_prefilled_visit_two_hands_after_looking_at_each_cell_and_submit": confirm_keystrokes,

@@ -384,6 +384,7 @@ function renderTotals() {
   grand.className = "grand";
   grand.append(cell("th", gettext("SvdH total, visit")), cell("td", String(visitTotal), COLUMNS.length, "visit"));
   foot.append(grand);
+  root.style.setProperty("--totals-height", `${foot.offsetHeight}px`);
   const notes = [];
   if (unconfirmed) notes.push(interpolate(gettext("%(n)s suggestions not counted yet."), { n: unconfirmed }));
   if (missing) notes.push(interpolate(gettext("%(n)s cells not graded yet."), { n: missing }));
