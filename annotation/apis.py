@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import ingestion, renditions, selectors, services
-from .models import Radiograph
+from .models import Assignment, Radiograph
 from .serializers import (
     AreaSerializer,
     AssignmentSubmitSerializer,
@@ -26,6 +26,8 @@ from .serializers import (
     ProjectSerializer,
     RadiographSerializer,
     RadiographUploadSerializer,
+    VisitSubmitSerializer,
+    radiograph_name,
 )
 from .services import GradeInput
 
@@ -161,6 +163,63 @@ class AssignmentSubmitApi(APIView):
         except services.AssignmentClosed:
             return Response({"assignment": ["This assignment is already submitted."]}, status=400)
         return Response(AssignmentSummarySerializer(assignment).data)
+
+
+class VisitSubmitApi(APIView):
+    """Save the last grades of all my radiographs of one visit and submit them together, or nothing."""
+
+    @extend_schema(
+        request=VisitSubmitSerializer,
+        responses={
+            200: inline_serializer(
+                "SubmittedVisit",
+                {
+                    "assignments": AssignmentSummarySerializer(many=True),
+                    "grades": serializers.DictField(
+                        child=serializers.ListField(child=serializers.DictField()), help_text="each read's saved grades, by assignment id"
+                    ),
+                },
+            ),
+            409: None,
+        },
+    )
+    def post(self, request: Request, visit_id: int) -> Response:
+        reads = selectors.visit_reads_for_reader(user=request.user, visit_id=visit_id)
+        by_pk = {read.pk: read for read in reads}
+        serializer = VisitSubmitSerializer(data=request.data, context={"reads": by_pk})
+        serializer.is_valid(raise_exception=True)
+        items = serializer.validated_data["items"]
+        visit_reads = [
+            services.VisitRead(assignment=read, items=[GradeInput(**item) for item in items.get(read.pk, [])])
+            for read in reads
+            if read.status != Assignment.Status.SUBMITTED
+        ]
+        try:
+            submitted = services.visit_submit(
+                user=request.user, reads=visit_reads, seconds_spent=serializer.validated_data["seconds_spent"]
+            )
+        except services.GradeConflict as conflict:
+            return Response(
+                {"detail": "Another save changed these grades first; nothing was saved or submitted.", "conflicts": conflict.conflicts},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except services.VisitIncomplete as incomplete:
+            parts = [
+                f"{radiograph_name(by_pk[pk].radiograph)}: {len(codes)} area(s) not graded yet: {', '.join(codes[:6])}"
+                + ("…" if len(codes) > 6 else "")
+                for pk, codes in incomplete.missing.items()
+            ]
+            return Response({"grades": parts}, status=400)
+        except services.AssignmentClosed:
+            return Response({"assignment": ["A radiograph of this visit was submitted meanwhile; reload the page."]}, status=400)
+        return Response(
+            {
+                "assignments": AssignmentSummarySerializer(submitted, many=True).data,
+                "grades": {
+                    str(read.pk): OwnGradeSerializer(read.grades.select_related("area"), many=True).data for read in submitted
+                },
+            }
+        )
 
 
 def _radiograph_or_404(request: Request, radiograph_id: int) -> Radiograph:

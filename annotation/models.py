@@ -95,6 +95,13 @@ class Project(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class ReadingUnit(models.TextChoices):
+        IMAGE = "image", "One radiograph at a time"
+        VISIT = "visit", "One patient visit at a time (all its radiographs in one table)"
+
+    # By visit, the worklist offers a patient visit and the reader scores it on one form, as on paper.
+    reading_unit = models.CharField(max_length=8, choices=ReadingUnit.choices, default=ReadingUnit.IMAGE)
+
     def __str__(self) -> str:
         return self.slug
 

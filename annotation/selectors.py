@@ -328,3 +328,29 @@ def visit_svdh_total_for_reader(*, user: User, assignment: Assignment, image_tot
         "images": 1 + len(others),
         "complete": graded and sides >= {(part, side) for part in parts for side in ("L", "R")},
     }
+
+
+# Reading by visit ------------------------------------------------------------------------------
+
+# A visit's radiographs in the order of the paper form: hands before feet, right before left.
+BODY_PART_ORDER = ("hand", "foot")
+SIDE_ORDER = ("R", "L")
+
+
+def visit_reads_for_reader(*, user: User, visit_id: int) -> list[Assignment]:
+    """The reader's own assignments on one visit, hands first, right before left; Http404 if none.
+
+    Only the reader's assignments count: a visit with another reader's radiographs answers like a
+    missing one, and radiographs of the visit not assigned to this reader are not shown.
+    """
+    reads = list(assignment_list_for_reader(user=user).filter(radiograph__visit_id=visit_id))
+    if not reads:
+        raise Http404(_("No such visit."))
+
+    def place(read: Assignment) -> tuple:
+        radiograph = read.radiograph
+        part = BODY_PART_ORDER.index(radiograph.body_part) if radiograph.body_part in BODY_PART_ORDER else len(BODY_PART_ORDER)
+        side = SIDE_ORDER.index(radiograph.laterality) if radiograph.laterality in SIDE_ORDER else len(SIDE_ORDER)
+        return (part, side, radiograph.pk)
+
+    return sorted(reads, key=place)

@@ -156,6 +156,68 @@ class AssignmentSubmitSerializer(serializers.Serializer):
         return attrs
 
 
+def radiograph_name(radiograph: Radiograph) -> str:
+    """How a 4xx names one radiograph of a visit: its side, its body part and its id."""
+    side = "Left" if radiograph.laterality == "L" else "Right"
+    return f"{side} {radiograph.body_part} (radiograph {radiograph.pk})"
+
+
+class VisitReadSerializer(serializers.Serializer):
+    assignment = serializers.IntegerField()
+    grades = serializers.ListField(child=serializers.DictField(), max_length=200, default=list)
+
+
+class VisitSubmitSerializer(serializers.Serializer):
+    """A whole visit in one request: each read's grades still to save, then every read submitted.
+
+    Context: `reads`, the reader's assignments on the visit by pk. Each refusal names the radiograph
+    (side, body part, id) and the area, so a reader of four images knows which cell to fix.
+    """
+
+    reads = VisitReadSerializer(many=True, max_length=8, default=list)
+    seconds_spent = serializers.IntegerField(min_value=0, max_value=MAX_SECONDS_PER_READ, default=0)
+
+    def validate(self, attrs: dict) -> dict:
+        reads: dict[int, Assignment] = self.context["reads"]
+        if all(read.status == Assignment.Status.SUBMITTED for read in reads.values()):
+            raise serializers.ValidationError({"assignment": "This visit is already submitted; its grades are final."})
+        items: dict[int, list] = {}
+        errors: list[str] = []
+        for entry in attrs["reads"]:
+            assignment = reads.get(entry["assignment"])
+            if assignment is None:
+                raise serializers.ValidationError(
+                    {"reads": f"Assignment {entry['assignment']} is not one of your radiographs of this visit."}
+                )
+            name = radiograph_name(assignment.radiograph)
+            if assignment.pk in items:
+                raise serializers.ValidationError({"reads": f"{name} appears more than once in one request."})
+            if assignment.status == Assignment.Status.SUBMITTED and entry["grades"]:
+                raise serializers.ValidationError({"reads": f"{name} is already submitted; its grades are final."})
+            areas = {area.code: area for area in JointArea.objects.filter(
+                scheme_id=assignment.radiograph.project.scheme_id, body_part=assignment.radiograph.body_part
+            ).select_related("joint")}
+            grades = GradeItemSerializer(data=entry["grades"], many=True, context={"areas": areas})
+            if not grades.is_valid():
+                # Keyed by the failing items' positions (a list of all items in older DRF versions).
+                failures = grades.errors.items() if isinstance(grades.errors, dict) else enumerate(grades.errors)
+                for index, error in failures:
+                    raw = entry["grades"][index]
+                    for field, messages in (error or {}).items():
+                        area = raw.get("area") if isinstance(raw, dict) else None
+                        where = f"{name}, {area}" if area and field != "area" else name
+                        errors += [f"{where}: {field}: {message}" for message in messages]
+                continue
+            codes = [item["area"].code for item in grades.validated_data]
+            if len(codes) != len(set(codes)):
+                raise serializers.ValidationError({"reads": f"{name}: an area appears more than once."})
+            items[assignment.pk] = grades.validated_data
+        if errors:
+            raise serializers.ValidationError({"reads": errors})
+        attrs["items"] = items
+        return attrs
+
+
 class LandmarkCorrectionItemSerializer(serializers.Serializer):
     """One moved marker. Context: `joints` (the scheme's joints by name) and `radiograph`."""
 

@@ -54,6 +54,7 @@ def project_create(
     blinded: bool = True,
     suggestions: str = Project.Suggestions.OFF,
     description: str = "",
+    reading_unit: str = Project.ReadingUnit.IMAGE,
 ) -> Project:
     return Project.objects.create(
         name=name,
@@ -63,6 +64,7 @@ def project_create(
         blinded=blinded,
         suggestions=suggestions,
         description=description,
+        reading_unit=reading_unit,
     )
 
 
@@ -253,6 +255,58 @@ def assignment_submit(*, assignment: Assignment, seconds_spent: int = 0) -> Assi
         )
     )
     return locked
+
+
+@dataclass(frozen=True)
+class VisitRead:
+    """One radiograph's part of a visit submission: its assignment and the grades still to save."""
+
+    assignment: Assignment
+    items: Sequence[GradeInput]
+
+
+class VisitIncomplete(Exception):
+    """After the save some areas of the visit are still ungraded; nothing was written."""
+
+    def __init__(self, missing: dict[int, list[str]]):
+        super().__init__(f"{sum(len(codes) for codes in missing.values())} area(s) not graded")
+        self.missing = missing  # assignment pk -> area codes
+
+
+@transaction.atomic
+def visit_submit(*, user: AbstractBaseUser, reads: Sequence[VisitRead], seconds_spent: int = 0) -> list[Assignment]:
+    """Save the last grades of every radiograph of a visit and submit them all, or nothing.
+
+    Stale versions in any read refuse the whole request with every conflict, each naming its
+    assignment. Every scored area of every read must be graded once the grades are saved. The
+    reading time is the visit's; it is split evenly between its reads.
+    """
+    conflicts: list[dict] = []
+    for read in reads:
+        if not read.items:
+            continue
+        try:
+            # Each read's save runs in its own savepoint, so one conflict does not hide the others.
+            _grade_bulk_save(assignment=read.assignment, user=user, items=read.items)
+        except GradeConflict as conflict:
+            conflicts += [{"assignment": read.assignment.pk, **item} for item in conflict.conflicts]
+    if conflicts:
+        raise GradeConflict(conflicts)
+    missing: dict[int, list[str]] = {}
+    for read in reads:
+        radiograph = read.assignment.radiograph
+        graded = set(Grade.objects.filter(assignment=read.assignment).values_list("area_id", flat=True))
+        areas = JointArea.objects.filter(scheme_id=radiograph.project.scheme_id, body_part=radiograph.body_part)
+        codes = [area.code for area in areas if area.pk not in graded]
+        if codes:
+            missing[read.assignment.pk] = codes
+    if missing:
+        raise VisitIncomplete(missing)
+    share, extra = divmod(seconds_spent, max(len(reads), 1))
+    return [
+        assignment_submit(assignment=read.assignment, seconds_spent=share + (1 if index < extra else 0))
+        for index, read in enumerate(reads)
+    ]
 
 
 @transaction.atomic

@@ -26,3 +26,8 @@ urlpatterns += [
 urlpatterns += [
     path("projects/<int:project_id>/radiographs/", apis.RadiographUploadApi.as_view(), name="api-radiograph-upload"),
 ]
+
+# Reading by visit.
+urlpatterns += [
+    path("visits/<int:visit_id>/submit/", apis.VisitSubmitApi.as_view(), name="api-visit-submit"),
+]

@@ -15,6 +15,7 @@ from annotation import selectors
 from annotation.models import Assignment
 from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
 
+from . import visits
 from .scoresheet import score_rows, short_label
 
 
@@ -49,12 +50,14 @@ def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
     }
     rows = [{"assignment": item, "areas": area_counts[item.radiograph.body_part]} for item in assignments]
     upcoming = selectors.assignment_next(user=request.user, project=project)
+    by_visit = project.reading_unit == project.ReadingUnit.VISIT
     return render(
         request,
         "frontend/worklist.html",
         {
             "project": project,
             "rows": rows,
+            "visit_rows": visits.visit_rows(assignments) if by_visit else None,
             "progress": selectors.assignment_progress(user=request.user, project=project),
             "next": upcoming,
             "prefetch_images": [_display_url(upcoming)],
@@ -69,6 +72,8 @@ def worklist_next(request: HttpRequest, project_id: int) -> HttpResponse:
     if assignment is None:
         messages.info(request, _("Nothing left to read in this project."))
         return redirect("worklist", project_id=project.pk)
+    if project.reading_unit == project.ReadingUnit.VISIT:
+        return redirect("visit-workspace", visit_id=assignment.radiograph.visit_id)
     return redirect("workspace", assignment_id=assignment.pk)
 
 

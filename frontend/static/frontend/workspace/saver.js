@@ -97,6 +97,14 @@ export class Saver extends EventTarget {
     }
   }
 
+  // Stops the scheduled save and waits for the one in flight, so a caller (the visit's submit) can
+  // send the pending items itself in one request.
+  async settle() {
+    clearTimeout(this.timer);
+    clearTimeout(this.retryTimer);
+    while (this.inFlight) await this.inFlight;
+  }
+
   #retryLater(reason) {
     this.failures += 1;
     const seconds = Math.min(MAX_BACKOFF_S, 2 ** (this.failures - 1));
