@@ -1,12 +1,14 @@
 """Pages and API of the consensus app; included at the site root by config/urls.py."""
 from django.urls import path
 
-from . import apis, views
+from . import apis, progression_views, views
 
 urlpatterns = [
     path("projects/<int:project_id>/agreement/", views.agreement_dashboard, name="consensus-dashboard"),
     path("projects/<int:project_id>/agreement/recompute/", views.agreement_recompute, name="consensus-recompute"),
     path("projects/<int:project_id>/agreement/adjudicate/", views.agreement_adjudicate, name="consensus-adjudicate"),
+    path("projects/<int:project_id>/progression/", progression_views.progression_page, name="consensus-progression"),
+    path("projects/<int:project_id>/progression/fusion/", progression_views.progression_fusion_set, name="consensus-progression-fusion"),
     path("api/projects/<int:project_id>/consensus/", apis.ConsensusSummaryApi.as_view(), name="api-consensus-summary"),
     path("api/projects/<int:project_id>/consensus/runs/", apis.ConsensusRunListApi.as_view(), name="api-consensus-runs"),
     path("api/projects/<int:project_id>/consensus/labels/", apis.ConsensusLabelListApi.as_view(), name="api-consensus-labels"),

@@ -107,6 +107,13 @@ class ChangeReliability:
     n_readers: int
 
 
+def sdc_from_sd_difference(sd_difference: float, k: int = 1) -> float:
+    """Bruynesteyn's SDC = 1.96 * SD_diff / (sqrt(2) * sqrt(k)) (see `sdc_bruynesteyn`)."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    return Z95 * sd_difference / (math.sqrt(2.0) * math.sqrt(k))
+
+
 def sdc_bruynesteyn(changes: ArrayLike, k_averaged: int | None = None) -> tuple[float, float]:
     """Smallest detectable change of change scores, from ``subjects x readers`` change scores.
 
@@ -138,7 +145,7 @@ def sdc_bruynesteyn(changes: ArrayLike, k_averaged: int | None = None) -> tuple[
     resid = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
     ms_error = float((resid**2).sum()) / ((n - 1) * (r - 1))
     sd_diff = math.sqrt(2.0 * ms_error)
-    return Z95 * sd_diff / (math.sqrt(2.0) * math.sqrt(k)), sd_diff
+    return sdc_from_sd_difference(sd_diff, k), sd_diff
 
 
 def change_reliability(changes: ArrayLike, k_averaged: int | None = None) -> ChangeReliability:

@@ -71,11 +71,17 @@ def read_series(
         noise = rng.normal(0.0, h.spread, size=(T, A))
         latent = t + h.shift + session + noise
         grades = np.clip(np.rint(latent), 0, max_grade)
+        lapse = rng.random((T, A)) < h.lapse
+        grades = np.where(lapse, rng.integers(0, max_grade + 1, size=(T, A)), grades)
     else:
         order = rng.permutation(T) if mode == "paired_hidden" else np.arange(T)
         shared = rng.normal(0.0, h.spread * np.sqrt(SHARED), size=(1, A))
         own = rng.normal(0.0, h.spread * np.sqrt(1.0 - SHARED), size=(T, A))
         seen = t[order] + h.shift + shared + own  # in the order the reader saw the films
+        # A lapse side by side misjudges the joint on every film alike: the reader compares the
+        # films, so a wrong grade on one is carried to the others.
+        lapsed = rng.random((1, A)) < h.lapse
+        seen = seen + np.where(lapsed, rng.integers(0, max_grade + 1, size=(1, A)) - seen[:1], 0.0)
         # Side by side, the first film is graded on its own and each next one by how much it
         # differs from the film before it: an unchanged joint keeps its grade.
         graded = np.empty_like(seen)
@@ -86,8 +92,6 @@ def read_series(
         latent[order] = seen  # mapped back to chronological order
         grades = np.empty_like(graded)
         grades[order] = graded
-    lapse = rng.random((T, A)) < h.lapse
-    grades = np.where(lapse, rng.integers(0, max_grade + 1, size=(T, A)), grades)
     if mode == "paired_known":
         nudge = (rng.random((T, A)) < EXPECTATION) & (np.abs(latent - np.rint(latent)) > 0.3)
         nudge[0] = False
