@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .ra2 import side_code
 
@@ -80,6 +81,11 @@ class Project(models.Model):
         OFF = "off", "Off"
         ASSISTED = "assisted", "Assisted (model values pre-filled)"
 
+    class ReadingMode(models.TextChoices):
+        INDEPENDENT = "independent", _("Independent (each film alone)")
+        PAIRED_KNOWN = "paired_known", _("Paired, order known")
+        PAIRED_HIDDEN = "paired_hidden", _("Paired, order hidden")
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     description = models.TextField(blank=True)
@@ -93,6 +99,8 @@ class Project(models.Model):
     suggestions_need_look = models.BooleanField(
         default=True, help_text="In assisted reading, 'accept all' confirms only suggestions of cells the reader has visited."
     )
+    # How a patient's films are read: alone, or side by side with the order known or hidden.
+    reading_mode = models.CharField(max_length=16, choices=ReadingMode.choices, default=ReadingMode.INDEPENDENT)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class ReadingUnit(models.TextChoices):

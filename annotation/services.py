@@ -1,6 +1,7 @@
 """Writes: projects, memberships, assignments, grades (versioned, with history) and submission."""
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ def project_create(
     suggestions: str = Project.Suggestions.OFF,
     description: str = "",
     reading_unit: str = Project.ReadingUnit.IMAGE,
+    reading_mode: str = Project.ReadingMode.INDEPENDENT,
 ) -> Project:
     return Project.objects.create(
         name=name,
@@ -65,6 +67,7 @@ def project_create(
         suggestions=suggestions,
         description=description,
         reading_unit=reading_unit,
+        reading_mode=reading_mode,
     )
 
 
@@ -347,6 +350,7 @@ def radiograph_add(
     timepoint: str = "baseline",
     body_part: str = "hand",
     metadata: dict | None = None,
+    acquired_on: datetime.date | None = None,
 ) -> RadiographAdded:
     """Store one radiograph; the same file twice in a project is one radiograph (by checksum)."""
     import hashlib
@@ -360,7 +364,7 @@ def radiograph_add(
     if existing is not None:
         return RadiographAdded(radiograph=existing, created=False)
     patient, _ = Patient.objects.get_or_create(project=project, pseudonym=pseudonym)
-    visit, _ = Visit.objects.get_or_create(patient=patient, timepoint=timepoint)
+    visit, _ = Visit.objects.get_or_create(patient=patient, timepoint=timepoint, defaults={"acquired_on": acquired_on})
     radiograph = Radiograph(
         project=project,
         visit=visit,

@@ -156,7 +156,8 @@ class RecomputeApi(APIView):
 
 
 class ConsensusExportApi(APIView):
-    """Lead downloads: `consensus.csv`, `consensus-ra2.csv`, `agreement.csv`, `agreement.json`, `reader-grades.csv`."""
+    """Lead downloads: `consensus.csv`, `consensus-ra2.csv`, `agreement.csv`, `agreement.json`, `reader-grades.csv`,
+    `progression-long.csv`, `progression-wide.csv`."""
 
     @extend_schema(
         parameters=[OpenApiParameter("timepoint", str, description="RA2 sheet only; default baseline")],

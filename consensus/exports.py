@@ -16,6 +16,7 @@ from annotation.models import Dimension, Project
 
 from . import agreement_report, selectors
 from .models import ConsensusRun
+from .progression import progression_long_csv, progression_wide_csv
 from .serializers import AgreementReportSerializer
 
 
@@ -124,4 +125,6 @@ EXPORTS = {
     "agreement.csv": agreement_csv,
     "agreement.json": agreement_json,
     "reader-grades.csv": reader_grades_csv,
+    "progression-long.csv": progression_long_csv,
+    "progression-wide.csv": progression_wide_csv,
 }

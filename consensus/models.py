@@ -3,10 +3,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from annotation.models import Dimension, JointArea, Project, Radiograph
 
 from .aggregation import AGGREGATORS, DEFAULT_AGGREGATOR
+
+
+class Fusion(models.TextChoices):
+    # per_film: each film's joints fused on their own; longitudinal: a joint's grades over a
+    # patient's visits fused together under the rule that damage does not heal.
+    PER_FILM = "per_film", _("Per film")
+    LONGITUDINAL = "longitudinal", _("Longitudinal (non-decreasing over visits)")
 
 
 class ConsensusSettings(models.Model):
@@ -23,6 +31,7 @@ class ConsensusSettings(models.Model):
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="consensus_settings")
     auto_recompute = models.BooleanField(default=True, help_text="Recompute after reader submissions.")
     aggregator = models.CharField(max_length=32, default=DEFAULT_AGGREGATOR, choices=[(name, name) for name in AGGREGATORS])
+    fusion = models.CharField(max_length=16, choices=Fusion.choices, default=Fusion.PER_FILM)
     delay_seconds = models.PositiveIntegerField(
         default=30, help_text="Quiet time after the last submission before the consensus is recomputed."
     )
@@ -72,6 +81,7 @@ class ConsensusRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="consensus_runs")
     dimension = models.CharField(max_length=8, choices=Dimension.choices)
     aggregator = models.CharField(max_length=32)
+    fusion = models.CharField(max_length=16, choices=Fusion.choices, default=Fusion.PER_FILM)
     # Parameters as requested plus crowd-kit's defaults, so a run is reproducible from its row.
     params = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(help_text="Counts up per project and dimension, failed runs included.")

@@ -114,13 +114,15 @@ def consensus_recompute(
     from django.contrib.auth import get_user_model
 
     requested_by = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
-    name = aggregator or consensus_settings_get(project=project).aggregator
+    state = consensus_settings_get(project=project)
+    name = aggregator or state.aggregator
     dimensions = (
         JointArea.objects.filter(scheme_id=project.scheme_id).values_list("dimension", flat=True).distinct().order_by("dimension")
     )
     runs = [
         consensus_compute(
-            project=project, dimension=dimension, aggregator=name, trigger=trigger, requested_by=requested_by, announce=False
+            project=project, dimension=dimension, aggregator=name, trigger=trigger, requested_by=requested_by, announce=False,
+            fusion=state.fusion,
         )
         for dimension in dimensions
     ]

@@ -26,7 +26,8 @@ from scoring.jsonable import jsonable
 
 from .aggregation import AGGREGATORS, DEFAULT_AGGREGATOR, AggregationResult, aggregate, aggregate_guarded, compare_aggregators
 from .arrays import ExtraLabels, LabelArrays, label_arrays_collect, reader_of_worker
-from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings, ReaderEstimate
+from .longitudinal import longitudinal_refit
+from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings, Fusion, ReaderEstimate
 from .signals import consensus_run_stored
 
 
@@ -80,6 +81,7 @@ def consensus_compute(
     compare_max_labels: int | None = COMPARISON_MAX_LABELS,
     timings: dict[str, float] | None = None,
     announce: bool = True,
+    fusion: str = "per_film",
 ) -> ConsensusRun:
     """Fuse the project's submitted grades of one dimension and store the run with its labels.
 
@@ -95,6 +97,9 @@ def consensus_compute(
 
     A stored run is announced (`consensus.signals.consensus_run_stored`) once it commits, unless
     `announce` is False because the caller announces several runs together.
+
+    `fusion` "longitudinal" refits each grid so a joint's consensus never falls over a patient's
+    visits (`consensus.longitudinal`); the run records which fusion made its labels.
     """
     if aggregator not in AGGREGATORS:
         raise ConsensusError(f"unknown aggregator {aggregator!r}; choose one of {', '.join(AGGREGATORS)}")
@@ -107,7 +112,10 @@ def consensus_compute(
         "trigger": trigger,
         "requested_by": requested_by,
         "includes_model": bool(extra_labels),
+        "fusion": fusion,
     }
+    if fusion not in Fusion.values:
+        raise ConsensusError(f"unknown fusion {fusion!r}; choose one of {', '.join(Fusion.values)}")
     try:
         clock = _Clock(timings)
         parts = label_arrays_collect(project=project, dimension=dimension, extra_labels=extra_labels)
@@ -120,6 +128,8 @@ def consensus_compute(
             n_grades = part.max_grade + 1
             # The degeneracy guard runs on every fit; a grid whose fit trips it stores a fallback's labels.
             result = aggregate_guarded(frame, n_grades=n_grades, aggregator=aggregator, gold=part.gold, params=params)
+            if fusion == Fusion.LONGITUDINAL:
+                result = longitudinal_refit(part=part, result=result)
             clock.lap("fit")
             comparison = _compare(frame, n_grades, result, part.gold, compare_with) if len(frame) and compare else {}
             clock.lap("compare")
@@ -384,3 +394,14 @@ def adjudicated_label_create(
             project=radiograph.project, trigger=ConsensusRun.Trigger.DASHBOARD, requested_by=lead
         )
     return label
+
+
+@transaction.atomic
+def consensus_fusion_set(*, project: Project, fusion: str) -> ConsensusSettings:
+    """Choose how the project's consensus fuses grades (per film or longitudinal) from the next run on."""
+    if fusion not in Fusion.values:
+        raise ConsensusError(f"unknown fusion {fusion!r}; choose one of {', '.join(Fusion.values)}")
+    state = consensus_settings_get(project=project)
+    state.fusion = fusion
+    state.save(update_fields=["fusion"])
+    return state

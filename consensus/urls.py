@@ -1,7 +1,7 @@
 """Pages and API of the consensus app; included at the site root by config/urls.py."""
 from django.urls import path
 
-from . import adjudication_views, apis, views
+from . import adjudication_views, apis, progression_views, views
 
 urlpatterns = [
     path("projects/<int:project_id>/agreement/", views.agreement_dashboard, name="consensus-dashboard"),
@@ -11,6 +11,8 @@ urlpatterns = [
         "projects/<int:project_id>/agreement/adjudicate/<int:radiograph_id>/<str:area_code>/",
         adjudication_views.adjudication_viewer, name="consensus-adjudication-viewer",
     ),
+    path("projects/<int:project_id>/progression/", progression_views.progression_page, name="consensus-progression"),
+    path("projects/<int:project_id>/progression/fusion/", progression_views.progression_fusion_set, name="consensus-progression-fusion"),
     path("api/projects/<int:project_id>/consensus/", apis.ConsensusSummaryApi.as_view(), name="api-consensus-summary"),
     path("api/projects/<int:project_id>/consensus/runs/", apis.ConsensusRunListApi.as_view(), name="api-consensus-runs"),
     path("api/projects/<int:project_id>/consensus/labels/", apis.ConsensusLabelListApi.as_view(), name="api-consensus-labels"),

@@ -8,6 +8,9 @@
   active-learning simulation, with the consensus validation's scenarios;
 - `scoring.image_readers`: readers who see a phantom's lesions, missing the less visible ones;
 - `scoring.bootstrap`: patient-level bootstrap intervals;
+- `scoring.progression`: change scores, ICC and Bruynesteyn SDC of change, progressors, the
+  cumulative probability plot, and the monotone longitudinal Dawid-Skene (damage never heals);
+- `scoring.series_readers`: simulated readers of a patient's series in each reading mode;
 - `scoring.dawid_skene`, `scoring.ordinal_ds`, `scoring.guard`: the fusion maths (plain and
   regularised ordinal Dawid-Skene, the degeneracy guard), here so that the Django-free model
   benchmark fuses readers' grades with the platform's own EM.
