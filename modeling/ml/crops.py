@@ -77,7 +77,8 @@ def with_targets(data: HandDataset, targets: Sequence[dict], scheme: dict, smoot
         m = np.zeros((len(data), len(index)), dtype=bool)
         for h, hand in enumerate(targets):
             for (lm, dim), value in hand.items():
-                if dim == d and lm in index:
+                # Areas the scheme does not score (the phantom grades every joint) are left out.
+                if dim == d and lm in index and (lm, dim) in max_grade:
                     t[h, index[lm]] = target_distribution(value, max_grade[(lm, dim)] + 1, k, smoothing)
                     m[h, index[lm]] = data.present[h, index[lm]]
         out.targets[d], out.target_mask[d] = t, m
