@@ -97,9 +97,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "mc_samples": 8,
         "train": SMALL_NETWORK,
     },
-    # The largest that runs random and one strategy over 5 seeds in about 15 minutes of one CPU
-    # core (about 90 s per strategy and seed): the small networks on 256 x 320 realistic films,
-    # a 60-hand pool and 20 test hands, 4 rounds of 8 hands.
+    # Sized for random and one strategy over 5 seeds in about 15 minutes of one CPU core (a
+    # target of about 90 s per strategy and seed, from `small`'s 3 minutes at 60 epochs): the
+    # small networks on 256 x 320 realistic films, a 60-hand pool and 20 test hands, 4 rounds of 8.
     "cpu15": {
         "phantom": {"width": 256, "height": 320},
         "pool_patients": 30,

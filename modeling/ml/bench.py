@@ -257,7 +257,7 @@ def _text_table(title: str, rows: dict[str, dict[str, dict[str, Interval]]]) -> 
         lines.append(f"  {dim}: " + " | ".join(METRICS))
         for name, by_dim in rows.items():
             if dim in by_dim:
-                lines.append(f"    {name:<24}" + " | ".join(str(by_dim[dim][m]) for m in METRICS))
+                lines.append(f"    {name:<38}" + " | ".join(str(by_dim[dim][m]) for m in METRICS))
     return "\n".join(lines)
 
 
@@ -351,7 +351,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
             reader_rows.setdefault(r.name, {})[d] = metric_table(truth[d], test_reads[d][i], patients, k, replicates=a.replicates)
         flat = test_reads[d].reshape(len(panel), -1)
         consensus[d] = np.argmax(fuse_consensus(flat, k), axis=1).reshape(truth[d].shape)
-        reader_rows.setdefault("test consensus (Dawid-Skene)", {})[d] = metric_table(truth[d], consensus[d], patients, k, replicates=a.replicates)
+        reader_rows.setdefault("test consensus (ordinal Dawid-Skene)", {})[d] = metric_table(truth[d], consensus[d], patients, k, replicates=a.replicates)
     for name, by_dim in reader_rows.items():
         _print("reader_vs_truth", {"reader": name, **{d: _fmt(v) for d, v in by_dim.items()}})
 

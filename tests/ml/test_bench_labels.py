@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,18 @@ def test_metric_table_scores_a_perfect_reader_and_an_always_zero_reader_apart():
     assert zeros["within_one"].value > 0.7
     assert zeros["balanced_within_one"].value == pytest.approx(2 / 6)
     assert zeros["balanced_accuracy"].low <= zeros["balanced_accuracy"].value <= zeros["balanced_accuracy"].high
+
+
+def test_the_crops_recipe_trains_each_row_on_its_own_labels_and_logs_its_learning_curve(capsys):
+    from modeling.ml.bench import run
+
+    result = run(["--rows", "ceiling,one_reader", "--patients", "4", "--test-patients", "2", "--width", "192",
+                  "--height", "240", "--max-epochs", "2", "--patience", "1", "--replicates", "20", "--threads", "1"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    epochs = [line for line in lines if line["kind"] == "epoch"]
+    assert {line["labels"] for line in epochs} == {"ceiling", "one_reader"}
+    assert all(1 <= line["epoch"] <= 2 and 0.0 <= line["held_out_balanced_accuracy"] <= 1.0 for line in epochs)
+    trained = {line["labels"]: line for line in lines if line["kind"] == "model_vs_truth"}
+    assert trained["one_reader"]["recipe"] == "crops" and 1 <= trained["one_reader"]["best_epoch"] <= 2
+    assert set(result["models"]) == {"ceiling", "one_reader"}
+    assert 0.0 <= result["models"]["ceiling"]["erosion"]["balanced_accuracy"].value <= 1.0

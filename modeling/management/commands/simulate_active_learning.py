@@ -45,6 +45,10 @@ def dawid_skene_fuse(grades: np.ndarray, n_grades: int) -> np.ndarray:
     return _fuse_with("DawidSkene", grades, n_grades)
 
 
+def _iv(d: dict) -> str:
+    return f"{d['value']:.3f} [{d['low']:.3f}, {d['high']:.3f}]"
+
+
 def describe_point(strategy: str, seed: int, point: dict) -> str:
     return (
         f"{strategy:>14} seed {seed}  hands {point['labelled_hands']:>4}  weighted {point['weighted_accuracy']:.3f}"
@@ -134,8 +138,8 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  {name} over {len(iv['seeds'])} seeds (95% bootstrap): hands to reach random's final "
                     f"{iv['hands']['value']} [{iv['hands']['low']}, {iv['hands']['high']}] of {iv['baseline_hands']:.0f}, "
-                    f"reached in {iv['reached']} resamples; area {iv['area'][name]} vs random {iv['area']['random']}; "
-                    f"difference {iv['area_difference']}"
+                    f"reached in {iv['reached']} resamples; area {_iv(iv['area'][name])} vs random {_iv(iv['area']['random'])}, "
+                    f"difference {_iv(iv['area_difference'])}"
                 )
         if out:
             phantom = base.phantom
