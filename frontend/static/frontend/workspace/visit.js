@@ -714,7 +714,7 @@ function showShortcuts() {
       [["S"], gettext("Show the other side: the same joint on the other hand or foot")],
       [["←", "→"], gettext("Previous / next column (erosion and JSN of the right, then of the left)")],
       [["E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
-      ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R") && !keys.includes("N")),
+      ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R")),
     ];
     for (const [keys, description] of rows) {
       const tr = table.insertRow();
