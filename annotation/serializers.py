@@ -27,7 +27,7 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "slug", "description", "scheme", "readers_per_radiograph", "blinded", "suggestions", "role"]
+        fields = ["id", "name", "slug", "description", "scheme", "readers_per_radiograph", "blinded", "suggestions", "reading_unit", "role"]
 
     def get_role(self, project: Project) -> str | None:
         return self.context.get("roles", {}).get(project.pk)

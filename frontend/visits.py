@@ -35,6 +35,7 @@ def _read_config(request: HttpRequest, assignment: Assignment) -> dict:
         "urls": {
             "grades": reverse("api-grade-bulk-save", args=[assignment.pk]),
             "suggestions": reverse("api-assignment-suggestions", args=[assignment.pk]),
+            "landmarks": reverse("api-assignment-landmarks", args=[assignment.pk]),
             "display_image": reverse("api-radiograph-rendition", args=[radiograph.pk, "display"]),
             "full_image": reverse("api-radiograph-rendition", args=[radiograph.pk, "full"]),
             "single": reverse("workspace", args=[assignment.pk]),

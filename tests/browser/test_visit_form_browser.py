@@ -190,3 +190,42 @@ def test_a_prefilled_visit_is_confirmed_one_key_per_joint_looked_at_and_one_grad
     with capsys.disabled():
         print(f"\nVisit form metrics (two 480 x 600 phantom hands, Chromium headless, localhost): {metrics} -> {path}")
     assert (confirm_keystrokes, change_keystrokes, other_side_keystrokes) == (62 + 1, 1, 3)
+
+
+def test_a_reload_of_the_visit_form_right_after_typing_shows_what_the_database_holds(new_page, live_server, schemes):
+    project = _by_visit_project("visit-reload")
+    right, left = add_phantom_patient(project, "PHANTOM-VR", seed=31, width=480, height=600)
+    reader = reader_in(project, "visit_reload_reader")
+    reads = {r.pk: services.assignments_create(radiograph=r, readers=[reader])[0] for r in (right, left)}
+    page = new_page()
+    log_in(page, live_server, "visit_reload_reader", "pw-visit_reload_reader")
+    page.goto(url(live_server, "visit-workspace", right.visit_id))
+    _wait_until_ready(page)
+    for key in "2301":  # right hand, down the erosion column
+        page.keyboard.press(key)
+    page.keyboard.press("s")  # the same joint of the left hand
+    for key in "432":
+        page.keyboard.press(key)
+    # At once, before the autosave's pause is over: the page's last saves leave on `pagehide`.
+    page.reload()
+    _wait_until_ready(page)
+    expect(page.get_by_role("status", name="Save state")).to_have_text("Saved")
+    grid = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('td[data-code]')].filter((td) => td.textContent !== '–')"
+        ".map((td) => [`${td.dataset.read}:${td.dataset.code}`, td.textContent]))"
+    )
+    database = {f"{g.assignment_id}:{g.area.code}": str(g.value) for g in Grade.objects.filter(assignment__reader=reader).select_related("area")}
+    assert grid == database and len(database) == 7
+    assert sorted({key.split(":")[0] for key in database}) == sorted(str(read.pk) for read in reads.values())
+    assert page.locator("dialog[open]").count() == 0  # no conflict with the reader's own earlier page
+    # The reload goes on where the reader was: the left hand, whose marker moves like on the single page.
+    expect(page.locator("#visit")).to_have_attribute("data-side", "hand:L")
+    mcp2 = Landmark.objects.get(radiograph=left, joint__name="mcp2")
+    start = _screen_point(page, reads[left.pk].pk, mcp2.x, mcp2.y, left.width, left.height)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(start[0] + 12, start[1] + 8, steps=4)
+    page.mouse.up()
+    expect(page.get_by_role("alert")).to_have_text("Marker saved as your landmark.")
+    moved = Landmark.objects.get(radiograph=left, joint__name="mcp2", source=Landmark.Source.READER)
+    assert moved.created_by == reader and moved.x > mcp2.x + 5

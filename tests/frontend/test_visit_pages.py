@@ -77,3 +77,23 @@ def test_a_visit_without_my_radiographs_is_not_found(client, by_visit):
     _, _, reads = by_visit
     client.force_login(make_user("stranger"))
     assert client.get(reverse("visit-workspace", args=[reads[("P-016", "RH")].radiograph.visit_id])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_project_api_says_how_the_project_is_read(by_visit):
+    from ..conftest import client_for
+
+    project, reader, _ = by_visit
+    assert client_for(reader).get(reverse("api-project-detail", args=[project.pk])).json()["reading_unit"] == "visit"
+
+
+@pytest.mark.django_db
+def test_the_visit_form_speaks_russian_in_the_template_the_sections_and_the_script(client, by_visit):
+    _, reader, reads = by_visit
+    client.force_login(reader)
+    response = client.get(reverse("visit-workspace", args=[reads[("P-016", "RH")].radiograph.visit_id]), HTTP_ACCEPT_LANGUAGE="ru")
+    page = response.content.decode()
+    assert "Отправить визит" in page and "Другая сторона" in page
+    assert [section["label"] for section in _config(response)["sections"]] == ["Кисти", "Стопы"]
+    catalog = client.get(reverse("javascript-catalog"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "SvdH, \\u043a\\u0430\\u0436\\u0434\\u0430\\u044f %(part)s" in catalog or "SvdH, каждая %(part)s" in catalog

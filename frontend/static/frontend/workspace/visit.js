@@ -457,8 +457,7 @@ for (const read of reads) {
     fullUrl: read.urls.full_image,
     shortLabels: read.short_labels,
     filter,
-    // Markers are moved on the single-image page; here a click on one selects its joint.
-    editable: false,
+    editable: !read.readOnly,
   });
   viewer.setLandmarks(read.landmarks);
   viewer.addEventListener("select", (event) => {
@@ -466,6 +465,7 @@ for (const read of reads) {
     const own = row ? row.cols.filter((slot) => slot && slot.read === read) : [];
     activate(own.find((slot) => slot.dimension === active?.dimension) || own[0]);
   });
+  viewer.addEventListener("move", (event) => queueLandmark(read, event.detail));
   viewer.addEventListener("window", () => {
     if (shown !== read) return;
     $('[data-control="brightness"]').value = String(Math.round(viewer.brightness));
@@ -519,6 +519,35 @@ function updateHeatmap() {
   const url = active && active.read === shown ? shown.sheet.cells.get(active.code).suggestion?.heatmap_url : null;
   viewerNotice(url ? "" : gettext("No heatmap for this joint and dimension."));
   shown.viewer.setHeatmap(url || null);
+}
+
+// A moved marker becomes the reader's own landmark of that radiograph, retried until saved.
+async function queueLandmark(read, { joint, x, y }, attempt = 0) {
+  read.pendingLandmarks = read.pendingLandmarks || new Map();
+  if (joint) read.pendingLandmarks.set(joint, { joint, x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10 });
+  clearTimeout(read.landmarkRetry);
+  const sent = [...read.pendingLandmarks.values()];
+  if (!sent.length) return;
+  try {
+    const response = await fetch(read.urls.landmarks, {
+      method: "PUT",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
+      body: JSON.stringify({ landmarks: sent }),
+    });
+    if (response.status === 400) {
+      notify(firstMessage(await response.json()));
+      read.pendingLandmarks.clear();
+      return;
+    }
+    if (!response.ok) throw new Error(String(response.status));
+    for (const item of sent) if (read.pendingLandmarks.get(item.joint) === item) read.pendingLandmarks.delete(item.joint);
+    read.viewer.setLandmarks((await response.json()).landmarks);
+    notify(gettext("Marker saved as your landmark."));
+  } catch {
+    notify(gettext("Marker position not saved yet; retrying."));
+    read.landmarkRetry = setTimeout(() => queueLandmark(read, {}, attempt + 1), Math.min(30, 2 ** attempt) * 1000);
+  }
 }
 
 // Suggestions ---------------------------------------------------------------------------------
@@ -685,7 +714,7 @@ function showShortcuts() {
       [["S"], gettext("Show the other side: the same joint on the other hand or foot")],
       [["←", "→"], gettext("Previous / next column (erosion and JSN of the right, then of the left)")],
       [["E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
-      ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R") && !keys.includes("N")),
+      ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R")),
     ];
     for (const [keys, description] of rows) {
       const tr = table.insertRow();
