@@ -31,7 +31,7 @@ def test_staff_start_a_training_from_the_page_and_watch_the_bar_reach_done(new_p
 
     page.get_by_label("Epochs").fill("12")
     page.get_by_label("Device").select_option("cpu")
-    page.get_by_label("Readers' vote shares").check()
+    page.get_by_role("radio", name="Readers' vote shares", exact=True).check()
     page.get_by_role("button", name="Start training").click()
 
     bar = page.get_by_role("progressbar", name="Training progress")
@@ -45,6 +45,12 @@ def test_staff_start_a_training_from_the_page_and_watch_the_bar_reach_done(new_p
         if value is not None:
             seen.add(int(value))
         if not shot and 0 < int(value or 0) < 100:
+            # The run's row in the list says what the bar says (read in one go: both change together).
+            bar_value, row_text = page.evaluate(
+                "id => [document.querySelector('[role=progressbar]').getAttribute('aria-valuenow'),"
+                " document.querySelector(`[data-run-status=\"${id}\"]`).textContent]", run.pk,
+            )
+            assert row_text.strip() in (f"Running {bar_value}%", "Succeeded"), (bar_value, row_text)
             screenshot(page, "training-page-running")
             shot = True
         if page.get_by_role("heading", name="Version 1 · Succeeded").count():
