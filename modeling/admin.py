@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from annotation.models import Project
 
@@ -58,7 +59,7 @@ class ProjectModelAdmin(admin.ModelAdmin):
     def versions(self, project: Project) -> int:
         return project.model_versions.count()
 
-    @admin.display(description=_("training"))
+    @admin.display(description=pgettext_lazy("model training", "training"))
     def training(self, project: Project) -> str:
         return _training_link(project.pk)
 
@@ -100,7 +101,7 @@ class ModelVersionAdmin(ComputedRecordAdmin):
         run = version.training_runs.first()
         return f"{run.progress:.0%} ({run.get_status_display()})" if run else "-"
 
-    @admin.display(description=_("training"))
+    @admin.display(description=pgettext_lazy("model training", "training"))
     def training(self, version: ModelVersion) -> str:
         run = version.training_runs.first()
         return _training_link(version.project_id, run.pk if run else None)
@@ -162,7 +163,7 @@ class TrainingRunAdmin(ComputedRecordAdmin):
               "epochs_done", "error", "requested_by", "queued_at", "started_at", "heartbeat_at", "finished_at"]
     readonly_fields = fields
 
-    @admin.display(description=_("progress"))
+    @admin.display(description=pgettext_lazy("model training", "progress"))
     def percent(self, run: TrainingRun) -> str:
         return f"{run.progress:.0%}"
 
@@ -170,7 +171,7 @@ class TrainingRunAdmin(ComputedRecordAdmin):
     def epochs_done(self, run: TrainingRun) -> int:
         return len(run.epoch_log or [])
 
-    @admin.display(description=_("training"))
+    @admin.display(description=pgettext_lazy("model training", "training"))
     def training(self, run: TrainingRun) -> str:
         return _training_link(run.model_version.project_id, run.pk)
 

@@ -131,3 +131,19 @@ def test_the_agreement_dashboard_shows_the_serving_model_as_a_marked_row(rows, l
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.READY)
     page = client.get(reverse("consensus-dashboard", args=[project.pk])).content.decode()
     assert "cs-model" not in page and "No model version serves suggestions in this project yet." in page
+
+
+@pytest.mark.django_db
+def test_promoting_asks_for_confirmation_and_a_replaced_version_no_longer_reads_as_promoted(rows, lead, client):  # noqa: F811
+    project, serving = rows
+    ModelVersion.objects.filter(pk=serving.pk).update(metrics={"promotion": {"promoted": True, "reason": "no version was serving"}})
+    ModelVersion.objects.create(project=project, number=2, status=ModelVersion.Status.READY)
+    client.force_login(lead)
+    page = client.get(reverse("model-dashboard", args=[project.pk])).content.decode()
+    assert "serving: promoted automatically (no version was serving)" in page
+    assert "return confirm('Promote version 2? It replaces the serving version" in page
+
+    client.post(reverse("model-version-promote", args=[project.pk, 2]))
+    page = client.get(reverse("model-dashboard", args=[project.pk])).content.decode()
+    assert "no longer serving: v2 replaced it" in page
+    assert "no version was serving" not in page

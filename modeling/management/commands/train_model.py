@@ -26,7 +26,12 @@ class Command(BaseCommand):
         version = services.model_version_train(run_id=run.pk)
         if version.status == ModelVersion.Status.FAILED:
             raise CommandError(f"training failed: {version.training_runs.first().error}")
-        self.stdout.write(f"{version}: {version.metrics.get('test') or version.metrics.get('val') or {}}")
+        figures = version.metrics.get("test") or version.metrics.get("val")
+        if figures:
+            self.stdout.write(f"{version}: {figures}")
+        else:
+            hands = (version.metrics.get("hands") or {}).get("train", 0)
+            self.stdout.write(f"{version}: no held-out figures yet (no graded hand was kept apart); trained on {hands} hands")
         if promote:
             promotion.model_version_promote(version=version)
             self.stdout.write(f"{version} promoted; suggestions are queued for inference.")

@@ -112,6 +112,11 @@ function render(run) {
   if (run.status === "queued") parts.push(gettext("waiting for a training worker"));
   else if (run.status === "running") parts.push(run.epoch >= run.epochs || run.percent >= 100 ? gettext("evaluating on held-out hands") : formatEta(run.eta_s));
   root.querySelector('[data-field="progress_text"]').textContent = parts.join(" · ");
+  // The run's row in the list below says the same as the bar.
+  const statusCell = document.querySelector(`[data-run-status="${run.id}"]`);
+  if (statusCell) statusCell.textContent = run.status === "running" ? `${run.status_label} ${run.percent}%` : run.status_label;
+  const epochsCell = document.querySelector(`[data-run-epochs="${run.id}"]`);
+  if (epochsCell) epochsCell.textContent = `${run.epoch} / ${run.epochs}`;
   const curves = run.curves;
   plot(root.querySelector('[data-plot="loss"]'), curves.epochs, curves.loss, { empty: gettext("The curves appear after the first epoch.") });
   plot(root.querySelector('[data-plot="metric"]'), curves.epochs, curves.metric, { fixed: [0, 1], empty: gettext("The curves appear after the first epoch.") });
