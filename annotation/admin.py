@@ -51,8 +51,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "scheme", "readers_per_radiograph", "blinded", "suggestions", "created_at"]
-    list_filter = ["scheme", "blinded", "suggestions"]
+    list_display = ["slug", "name", "scheme", "readers_per_radiograph", "blinded", "suggestions", "reading_mode", "created_at"]
+    list_filter = ["scheme", "blinded", "suggestions", "reading_mode"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]

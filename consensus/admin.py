@@ -30,7 +30,7 @@ def _recompute(modeladmin: admin.ModelAdmin, request: HttpRequest, projects: Que
 class ConsensusSettingsInline(admin.StackedInline):
     model = ConsensusSettings
     can_delete = False
-    fields = ["auto_recompute", "aggregator", "delay_seconds", "max_wait_seconds", "request_seq", "computed_seq", "requested_at", "pending_since", "compute_started_at"]
+    fields = ["auto_recompute", "aggregator", "fusion", "delay_seconds", "max_wait_seconds", "request_seq", "computed_seq", "requested_at", "pending_since", "compute_started_at"]
     readonly_fields = ["request_seq", "computed_seq", "requested_at", "pending_since", "compute_started_at"]
 
 
@@ -84,10 +84,10 @@ class ReaderEstimateInline(admin.TabularInline):
 @admin.register(ConsensusRun)
 class ConsensusRunAdmin(admin.ModelAdmin):
     list_display = [
-        "project", "dimension", "version", "aggregator", "status", "n_tasks", "n_readers", "n_labels", "n_gold",
+        "project", "dimension", "version", "aggregator", "fusion", "status", "n_tasks", "n_readers", "n_labels", "n_gold",
         "iterations", "converged", "duration", "trigger", "created_at",
     ]
-    list_filter = ["status", "dimension", "aggregator", "trigger", "includes_model", "project"]
+    list_filter = ["status", "dimension", "aggregator", "fusion", "trigger", "includes_model", "project"]
     search_fields = ["project__slug", "project__name", "error"]
     date_hierarchy = "created_at"
     list_select_related = ["project"]

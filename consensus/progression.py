@@ -161,7 +161,8 @@ def progression_report(*, project: Project) -> ProgressionReport:
                 decreases = int(np.nansum(c.per_area < 0))
                 changes.append(ChangeRow(source, names[patient_id], visits[c.start][1], visits[c.end][1], c.total, c.erosion, c.jsn, decreases))
             primary.setdefault(source, {})[patient_id] = scored[-1].total
-    changes.sort(key=lambda r: (r.source == CONSENSUS, series.sources.get(r.source, ""), r.patient, r.start, r.end))
+    # Stable sort: within a patient the intervals keep their order (consecutive, then first to last).
+    changes.sort(key=lambda r: (r.source == CONSENSUS, series.sources.get(r.source, ""), r.patient))
     readers = [key for key in series.sources if key != CONSENSUS]
     patients = [p for p, _ in series.patients if all(not math.isnan(primary.get(r, {}).get(p, math.nan)) for r in readers)]
     reliability, note = None, ""

@@ -5,8 +5,9 @@ import math
 from collections.abc import Sequence
 from html import escape
 
-WIDTH, HEIGHT = 640, 360
-MARGIN = {"left": 56, "right": 150, "top": 16, "bottom": 40}
+WIDTH, HEIGHT = 760, 360
+MARGIN = {"left": 56, "right": 250, "top": 16, "bottom": 40}
+LEGEND_CHARS = 36
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 CONSENSUS_COLOUR = "#d62728"
 
@@ -68,7 +69,8 @@ def cumulative_plot_svg(
         ly = MARGIN["top"] + 14 + 16 * i
         lx = WIDTH - MARGIN["right"] + 10
         parts.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{ly - 4}" y2="{ly - 4}" stroke="{colour}" stroke-width="{width}"/>')
-        parts.append(f'<text x="{lx + 22}" y="{ly}" font-size="11">{escape(label)}</text>')
+        short = label if len(label) <= LEGEND_CHARS else "…" + label[-(LEGEND_CHARS - 1):]
+        parts.append(f'<text x="{lx + 22}" y="{ly}" font-size="11">{escape(short)}<title>{escape(label)}</title></text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -174,3 +174,14 @@ def test_lead_chooses_longitudinal_fusion_and_a_bad_value_changes_nothing(study_
     assert ConsensusSettings.objects.get(project=study_project).fusion == Fusion.LONGITUDINAL
     # Celery runs eagerly in these tests, so the recompute the choice queued has run, both dimensions.
     assert sorted(study_project.consensus_runs.values_list("dimension", "fusion")) == [("erosion", "longitudinal"), ("jsn", "longitudinal")]
+
+
+def test_compute_consensus_command_takes_the_fusion_and_defaults_to_the_projects(study_project) -> None:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("compute_consensus", project="prog-test", dimension="erosion", fusion="longitudinal", compare=[], stdout=out)
+    assert "fusion longitudinal" in out.getvalue()
+    ConsensusSettings.objects.filter(project=study_project).update(fusion=Fusion.LONGITUDINAL)
+    call_command("compute_consensus", project="prog-test", dimension="jsn", compare=[], stdout=io.StringIO())
+    assert sorted(study_project.consensus_runs.values_list("dimension", "fusion")) == [("erosion", "longitudinal"), ("jsn", "longitudinal")]

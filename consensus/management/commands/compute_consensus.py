@@ -23,6 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="project slug or id")
         parser.add_argument("--aggregator", default=None, choices=AGGREGATORS, help="default: the project's setting (OrdinalDawidSkene)")
         parser.add_argument("--dimension", choices=Dimension.values, default=None, help="default: every dimension")
+        parser.add_argument(
+            "--fusion", default=None, choices=["per_film", "longitudinal"],
+            help="per film, or longitudinal (a joint never falls over a patient's visits); default: the project's setting",
+        )
         parser.add_argument("--params", default=None, help='aggregator parameters as JSON, e.g. \'{"n_iter": 200}\'')
         parser.add_argument(
             "--compare", nargs="*", choices=AGGREGATORS, default=None,
@@ -40,14 +44,17 @@ class Command(BaseCommand):
             raise CommandError(f"--params is not JSON: {error}") from None
         if parsed is not None and not isinstance(parsed, dict):
             raise CommandError("--params must be a JSON object")
-        name = aggregator or services.consensus_settings_get(project=found).aggregator
+        state = services.consensus_settings_get(project=found)
+        name = aggregator or state.aggregator
+        fusion = options.get("fusion") or state.fusion
         dimensions = [dimension] if dimension else list(Dimension.values)
         extra = {"compare_with": compare} if compare is not None else {}
-        self.stdout.write(f"Project {found.slug} ({found.name}), aggregator {name}")
+        self.stdout.write(f"Project {found.slug} ({found.name}), aggregator {name}, fusion {fusion}")
         failed = []
         for dim in dimensions:
             run = services.consensus_compute(
-                project=found, dimension=dim, aggregator=name, params=parsed, trigger=ConsensusRun.Trigger.COMMAND, **extra
+                project=found, dimension=dim, aggregator=name, params=parsed, trigger=ConsensusRun.Trigger.COMMAND,
+                fusion=fusion, **extra,
             )
             self._summary(found, run)
             if run.status == ConsensusRun.Status.FAILED:
