@@ -224,8 +224,11 @@ def labels_supersede(*, run: ConsensusRun, closed: PartLabels) -> None:
                 f"UPDATE {table} SET superseded_in = %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) "
                 f"AS c (run_id, radiograph_id, area_id) WHERE {table}.run_id = c.run_id "
                 f"AND {table}.radiograph_id = c.radiograph_id AND {table}.area_id = c.area_id "
-                f"AND {table}.superseded_in IS NULL",
-                [run.version, closed.run_id.tolist(), closed.radiograph_id.tolist(), closed.area_id.tolist()],
+                # The runs listed once more as a plain filter, so the planner walks the unique
+                # (run, radiograph, area) index instead of scanning every run's labels.
+                f"AND {table}.run_id = ANY(%s) AND {table}.superseded_in IS NULL",
+                [run.version, closed.run_id.tolist(), closed.radiograph_id.tolist(), closed.area_id.tolist(),
+                 np.unique(closed.run_id).tolist()],
             )
         return
     keys = list(zip(closed.run_id.tolist(), closed.radiograph_id.tolist(), closed.area_id.tolist()))

@@ -71,10 +71,17 @@ class Command(BaseCommand):
                 Assignment.objects.filter(pk=read.pk).update(status=Assignment.Status.SUBMITTED)
                 self._time(project, f"incremental {attempt}", warm_start=True, **extra)
             if agreement:
+                # What the recompute task does once per run, then what the lead's page does per view.
+                started = time.perf_counter()
+                runs = [selectors.consensus_run_latest(project=project, dimension=d) for d in Dimension.values]
+                services.agreement_reports_store(project=project, runs=[run for run in runs if run])
+                kept = time.perf_counter() - started
                 started = time.perf_counter()
                 for scale in selectors.scale_list(project=project):
-                    agreement_report.agreement_report(project=project, scale=scale)
-                self.stdout.write(f"agreement report, every scale: {time.perf_counter() - started:.2f} s")
+                    agreement_report.agreement_report_cached(project=project, scale=scale)
+                self.stdout.write(
+                    f"  agreement report, every scale: computed and kept {kept:.2f} s, read back {time.perf_counter() - started:.3f} s"
+                )
 
     def _time(self, project: Project, name: str | None, **options) -> None:
         timings: dict[str, float] = {}
