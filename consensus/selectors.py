@@ -204,19 +204,18 @@ def disputed_list(*, project: Project, dimension: str | None = None, limit: int 
         run = consensus_run_latest(project=project, dimension=name)
         if run is None:
             continue
-        labels = (
+        # The first `limit` plus as many as may be adjudicated, by id alone: PostgreSQL keeps only
+        # that many rows while it sorts, instead of joining and sorting every label of the run
+        # (a run's labels span the runs that wrote them, so no index hands them over in order).
+        ids = list(
             run.labels.filter(is_gold=False)
             .exclude(spread=0, uncertainty__lt=min_uncertainty)
-            .select_related("area", "radiograph__visit__patient")
             .order_by("-uncertainty", "-spread", "radiograph_id", "area__order")
+            .values_list("pk", flat=True)[: limit + len(adjudicated)]
         )
-        picked = []
-        for label in labels.iterator():
-            if (label.radiograph_id, label.area_id) not in adjudicated:
-                picked.append(label)
-            if len(picked) >= limit:
-                break
-        candidates += picked
+        rows = ConsensusLabel.objects.select_related("area", "radiograph__visit__patient").in_bulk(ids)
+        picked = [rows[pk] for pk in ids if pk in rows and (rows[pk].radiograph_id, rows[pk].area_id) not in adjudicated]
+        candidates += picked[:limit]
     candidates.sort(key=lambda c: (-c.uncertainty, -c.spread, c.radiograph_id, c.area.order))
     candidates = candidates[:limit]
     given: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)
