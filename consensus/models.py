@@ -120,6 +120,8 @@ class ConsensusRun(models.Model):
     @property
     def labels(self) -> QuerySet[ConsensusLabel]:
         """Every consensus label of this run: the rows it wrote and those of earlier runs it kept."""
+        if self.status != self.Status.OK:
+            return ConsensusLabel.objects.none()  # a failed run stored no consensus
         return ConsensusLabel.objects.filter(
             run__project_id=self.project_id, run__dimension=self.dimension, run__version__lte=self.version
         ).filter(Q(superseded_in__isnull=True) | Q(superseded_in__gt=self.version))
