@@ -160,7 +160,7 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
     served = dict(
         ServedSuggestion.objects.filter(assignment=locked, area__in=[item.area for item in items]).values_list("area_id", "label")
     )
-    saved = []
+    saved, changes = [], []
     for item in items:
         grade = current.get(item.area.pk)
         source = grade_source_decide(value=item.value, served_label=served.get(item.area.pk))
@@ -173,15 +173,15 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
         else:
             grade.value, grade.source, grade.version = item.value, source, grade.version + 1
             grade.save(update_fields=["value", "source", "version", "updated_at"])
-        GradeChange.objects.create(
-            grade=grade,
-            changed_by=user,
-            old_value=old_value,
-            new_value=grade.value,
-            source=grade.source,
-            version=grade.version,
+        grade.area = item.area  # already loaded: the answer's area codes then cost no query per cell
+        changes.append(
+            GradeChange(
+                grade=grade, changed_by=user, old_value=old_value, new_value=grade.value, source=grade.source,
+                version=grade.version,
+            )
         )
         saved.append(grade)
+    GradeChange.objects.bulk_create(changes)  # one INSERT for the history of every cell of the save
 
     if locked.status == Assignment.Status.PENDING:
         locked.status = Assignment.Status.IN_PROGRESS

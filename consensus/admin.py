@@ -101,6 +101,11 @@ class ConsensusRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A run stores only the labels that changed since the run before it, so later runs read
+        # rows an earlier one wrote: deleting one run would take labels away from the ones after.
+        return False
+
     @admin.display(description="seconds", ordering="duration_s")
     def duration(self, run: ConsensusRun) -> str:
         return f"{run.duration_s:.2f}"

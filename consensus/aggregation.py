@@ -111,6 +111,9 @@ class AggregationResult:
     # The degeneracy guard's verdict (scoring.guard): tripped, reason in words, figures, and
     # "requested" = the aggregator asked for when these labels come from a fallback.
     guard: dict[str, Any] = field(default_factory=dict)
+    # The fitted parameters of the Dawid-Skene family, for a later warm start (`warm_start` of
+    # `aggregate`): {"workers": [...], "priors": K floats, "confusion": workers x K x K}.
+    fit_state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def posteriors(self) -> dict[Hashable, NDArray[np.float64]]:
@@ -126,10 +129,13 @@ def aggregate(
     gold: Mapping[Hashable, int] | None = None,
     params: Mapping[str, Any] | None = None,
     min_labels_per_reader: int = 20,
+    warm_start: Mapping[str, Any] | None = None,
 ) -> AggregationResult:
     """Fuse ``labels`` (columns task, worker, label; integer grades) into one grade per task.
 
     ``params`` go to the crowd-kit constructor (e.g. ``{"n_iter": 200, "tol": 1e-6}``).
+    ``warm_start``, a previous result's ``fit_state``, starts the EM of DawidSkene and
+    OrdinalDawidSkene from those parameters; the other aggregators ignore it.
     Raises ValueError for an unknown aggregator, bad parameters, grades off the grid, missing
     values, or a reader grading the same task twice (pass only the latest version of a grade).
     """
@@ -141,7 +147,9 @@ def aggregate(
     data = _validated(labels, n_grades)
     gold_map = _validated_gold(gold, n_grades)
     if aggregator in ("DawidSkene", "OrdinalDawidSkene"):
-        result = _aggregate_dawid_skene(data, gold_map, n_grades, params, min_labels_per_reader, started, aggregator)
+        result = _aggregate_dawid_skene(
+            data, gold_map, n_grades, params, min_labels_per_reader, started, aggregator, warm_start=warm_start
+        )
         result.guard = _guard(data, result)
         return result
     model = _build(aggregator, params)
@@ -202,6 +210,7 @@ def aggregate_guarded(
     gold: Mapping[Hashable, int] | None = None,
     params: Mapping[str, Any] | None = None,
     min_labels_per_reader: int = 20,
+    warm_start: Mapping[str, Any] | None = None,
 ) -> AggregationResult:
     """``aggregate``, and where its fit trips the degeneracy guard, the first sound fallback's labels.
 
@@ -211,7 +220,7 @@ def aggregate_guarded(
     they are at least what the readers said.
     """
     kwargs = {"n_grades": n_grades, "gold": gold, "min_labels_per_reader": min_labels_per_reader}
-    first = aggregate(labels, aggregator=aggregator, params=params, **kwargs)
+    first = aggregate(labels, aggregator=aggregator, params=params, warm_start=warm_start, **kwargs)
     if not first.guard.get("tripped"):
         return first
     chosen = None
@@ -281,6 +290,7 @@ def _aggregate_dawid_skene(
     min_labels_per_reader: int,
     started: float,
     name: str = "DawidSkene",
+    warm_start: Mapping[str, Any] | None = None,
 ) -> AggregationResult:
     allowed, defaults = (ORDINAL_PARAMS, ORDINAL_DEFAULTS) if name == "OrdinalDawidSkene" else (DS_PARAMS, DS_DEFAULTS)
     unknown = sorted(set(params or {}) - set(allowed))
@@ -298,7 +308,8 @@ def _aggregate_dawid_skene(
         gold[row[task]] = grade
     fit = fit_fn(
         task_codes, worker_codes, data["label"].to_numpy(np.int64),
-        n_classes=n_grades, n_tasks=len(tasks), n_workers=len(worker_index), gold=gold, **(params or {}),
+        n_classes=n_grades, n_tasks=len(tasks), n_workers=len(worker_index), gold=gold,
+        init_params=_warm_params(warm_start, worker_index, n_grades), **(params or {}),
     )  # fmt: skip
     workers = [_py(w) for w in worker_index]
     counts = np.bincount(worker_codes, minlength=len(workers))
@@ -329,7 +340,36 @@ def _aggregate_dawid_skene(
         n_labels=len(data),
         duration_s=time.perf_counter() - started,
         versions={"numpy": np.__version__, "scipy": version("scipy"), "pandas": pd.__version__},
+        fit_state={"workers": [str(w) for w in workers], "priors": fit.priors.tolist(), "confusion": fit.confusion.tolist()},
     )
+
+
+def _warm_params(
+    state: Mapping[str, Any] | None, worker_index: pd.Index, n_grades: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """A previous fit's priors and confusion laid out on today's readers, or None to start cold.
+
+    A reader the previous fit did not know gets uniform rows (no evidence either way); a state
+    on another grade grid is not usable and gives a cold start.
+    """
+    if not state or not len(worker_index):
+        return None
+    priors = np.asarray(state.get("priors", []), dtype=float)
+    confusion = np.asarray(state.get("confusion", []), dtype=float)
+    if priors.shape != (n_grades,) or confusion.shape[1:] != (n_grades, n_grades):
+        return None
+    # Grades the previous fit had no mass on keep a sliver, so a grade new since then can win.
+    priors = np.maximum(priors, 1e-6)
+    priors = priors / priors.sum()
+    at = {str(w): i for i, w in enumerate(state.get("workers", []))}
+    layout = np.full((len(worker_index), n_grades, n_grades), 1.0 / n_grades)
+    for j, worker in enumerate(worker_index):
+        i = at.get(str(_py(worker)))
+        if i is not None and i < len(confusion):
+            layout[j] = confusion[i]
+    # Likewise a grade a reader never gave before keeps a sliver of probability in every row.
+    layout = np.maximum(layout, 1e-6)
+    return priors, layout / layout.sum(axis=2, keepdims=True)
 
 
 # --------------------------------------------------------------------------- input checks

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 from itertools import combinations
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils.module_loading import import_string
 
 from annotation.models import Assignment, Grade, JointArea, Project
 from scoring import agreement, reliability
 
 from .arrays import ExtraLabels
-from .models import ConsensusRun, ReaderEstimate
-from .selectors import Scale, consensus_run_latest, rounded
+from .models import AgreementReportCache, ConsensusRun, ReaderEstimate
+from .selectors import Scale, consensus_run_latest, rounded, scale_list
 
 
 @dataclass(frozen=True)
@@ -313,3 +316,40 @@ def agreement_report(
         pairs=_pair_rows(data, scale.n_grades),
         reliability=_reliability(data, project, scale, group),
     )
+
+
+def model_readers(*, project: Project) -> ExtraLabels:
+    """The serving model as a marked pseudo-reader, from the app named by MODEL_READER_PROVIDER
+    (this app never imports modeling); {} without a provider or an active version."""
+    provider = getattr(settings, "MODEL_READER_PROVIDER", None)
+    return import_string(provider)(project=project) if provider else {}
+
+
+def report_to_json(report: AgreementReport) -> dict[str, Any]:
+    data = asdict(report)
+    data.pop("run")
+    return data
+
+
+def report_from_json(data: Mapping[str, Any], *, run: ConsensusRun | None) -> AgreementReport:
+    return AgreementReport(
+        scale=Scale(**data["scale"]),
+        group=data["group"],
+        run=run,
+        n_units=data["n_units"],
+        readers=[ReaderAgreementRow(**row) for row in data["readers"]],
+        estimates=[ReaderEstimateRow(**row) for row in data["estimates"]],
+        pairs=[ReaderPairRow(**row) for row in data["pairs"]],
+        reliability=Reliability(**data["reliability"]),
+    )
+
+
+def agreement_report_cached(*, project: Project, scale: Scale) -> tuple[AgreementReport, list[str]] | None:
+    """The stored whole-scale report of the latest consensus run and its pseudo-readers, if kept."""
+    run = consensus_run_latest(project=project, dimension=scale.dimension)
+    if run is None:
+        return None
+    cache = AgreementReportCache.objects.filter(run=run, body_part=scale.body_part, max_grade=scale.max_grade).first()
+    if cache is None:
+        return None
+    return report_from_json(cache.report, run=run), list(cache.model_readers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.db.models import Q, QuerySet
 
 from annotation.models import Dimension, JointArea, Project, Radiograph
 
@@ -110,6 +111,10 @@ class ConsensusRun(models.Model):
     # grade grid; the reason says why in words and which aggregator made the stored labels instead.
     unreliable = models.BooleanField(default=False, help_text="The requested fit looked degenerate; see the reason.")
     unreliable_reason = models.TextField(blank=True)
+    # A run stores only the labels that changed since the previous stored run of its project and
+    # dimension (ConsensusLabel.superseded_in); `labels_written` counts the rows it wrote.
+    labels_written = models.PositiveIntegerField(default=0, help_text="Label rows this run wrote (what changed).")
+    warm_start = models.BooleanField(default=False, help_text="EM started from the previous run's parameters.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -122,6 +127,15 @@ class ConsensusRun(models.Model):
     def __str__(self) -> str:
         return f"{self.project} {self.dimension} v{self.version} ({self.aggregator}, {self.status})"
 
+    @property
+    def labels(self) -> QuerySet[ConsensusLabel]:
+        """Every consensus label of this run: the rows it wrote and those of earlier runs it kept."""
+        if self.status != self.Status.OK:
+            return ConsensusLabel.objects.none()  # a failed run stored no consensus
+        return ConsensusLabel.objects.filter(
+            run__project_id=self.project_id, run__dimension=self.dimension, run__version__lte=self.version
+        ).filter(Q(superseded_in__isnull=True) | Q(superseded_in__gt=self.version))
+
 
 class ConsensusLabel(models.Model):
     # No database foreign-key constraints: a large run stores hundreds of thousands of labels, and
@@ -130,8 +144,15 @@ class ConsensusLabel(models.Model):
     # instead (it locks the project's radiographs and drops labels of any deleted meanwhile), and
     # deletes still cascade through Django. `run` needs no index of its own: both indexes below
     # start with it.
+    # The run that wrote the row. A row holds for every later run of the same project and
+    # dimension until `superseded_in`, the version of the first run whose label differs (or that
+    # no longer has the area): a recompute writes only what changed, not a copy of every label.
+    # Read a run's labels through `ConsensusRun.labels`, never by filtering on `run`.
     run = models.ForeignKey(
-        ConsensusRun, on_delete=models.CASCADE, related_name="labels", db_constraint=False, db_index=False
+        ConsensusRun, on_delete=models.CASCADE, related_name="label_rows", db_constraint=False, db_index=False
+    )
+    superseded_in = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Version of the first later run in which this label no longer holds."
     )
     radiograph = models.ForeignKey(
         Radiograph, on_delete=models.CASCADE, related_name="consensus_labels", db_constraint=False
@@ -147,7 +168,7 @@ class ConsensusLabel(models.Model):
     uncertainty = models.FloatField(default=0.0)
 
     class Meta:
-        ordering = ["run", "radiograph", "area__order"]
+        ordering = ["radiograph", "area__order"]
         constraints = [
             models.UniqueConstraint(fields=["run", "radiograph", "area"], name="consensus_label_unique_per_run")
         ]
@@ -155,6 +176,54 @@ class ConsensusLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.area.code}={self.label} (run {self.run_id})"
+
+
+class ConsensusState(models.Model):
+    """The stored consensus of one project and dimension as arrays, beside its label rows.
+
+    What the next run compares its labels with to store only what changed, and the fitted
+    parameters it warm-starts from: one row per project and dimension, replaced by every
+    successful run (older runs keep their label rows; only the newest arrays are needed).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="consensus_states")
+    dimension = models.CharField(max_length=8, choices=Dimension.choices)
+    run = models.OneToOneField(ConsensusRun, on_delete=models.CASCADE, related_name="state")
+    # numpy's .npz of every grade grid: keys, label, posterior, is_gold, n_readers, spread and
+    # the run that wrote each row (see consensus.label_store).
+    arrays = models.BinaryField()
+    # Per grade grid, the fit's parameters (aggregation.AggregationResult.fit_state).
+    fit_states = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "dimension"], name="consensus_state_unique_per_dimension")
+        ]
+
+    def __str__(self) -> str:
+        return f"consensus state of {self.project} {self.dimension} (run {self.run_id})"
+
+
+class AgreementReportCache(models.Model):
+    """One scale's agreement report, computed once after a consensus run so the lead's page reads
+    it instead of recomputing it from every grade (seconds at a million grades)."""
+
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="agreement_reports")
+    body_part = models.CharField(max_length=8)
+    max_grade = models.PositiveSmallIntegerField()
+    model_readers = models.JSONField(default=list, blank=True, help_text="Pseudo-readers the report includes.")
+    report = models.JSONField()
+    duration_s = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "body_part", "max_grade"], name="agreement_report_cache_unique_per_scale")
+        ]
+
+    def __str__(self) -> str:
+        return f"agreement report of run {self.run_id} ({self.body_part} 0-{self.max_grade})"
 
 
 class ReaderEstimate(models.Model):

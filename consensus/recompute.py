@@ -13,7 +13,7 @@ from django.utils import timezone
 from annotation.models import JointArea, Project
 
 from .models import ConsensusRun, ConsensusSettings
-from .services import consensus_compute, consensus_runs_announce, consensus_settings_get
+from .services import agreement_reports_store, consensus_compute, consensus_runs_announce, consensus_settings_get
 
 
 logger = logging.getLogger(__name__)
@@ -127,4 +127,9 @@ def consensus_recompute(
         for dimension in dimensions
     ]
     consensus_runs_announce(runs=runs)
+    # The lead's page reads the agreement report kept here rather than computing it per view.
+    try:
+        agreement_reports_store(project=project, runs=runs)
+    except Exception:  # noqa: BLE001 - the consensus is stored; the page computes the report itself then
+        logger.exception("agreement report of project %s not kept", project_id)
     return runs

@@ -210,18 +210,17 @@ def disputed_list(*, project: Project, dimension: str | None = None, limit: int 
         disputed = Q(spread__gt=0)
         if run.unreliable:
             disputed |= Q(uncertainty__gte=min_uncertainty)
-        labels = (
+        # The first `limit` plus as many as may be adjudicated, by id alone: PostgreSQL keeps only
+        # that many rows while it sorts, instead of joining and sorting every label of the run
+        # (a run's labels span the runs that wrote them, so no index hands them over in order).
+        ids = list(
             run.labels.filter(disputed, is_gold=False, n_readers__gte=2)
-            .select_related("area", "radiograph__visit__patient")
             .order_by("-uncertainty", "-spread", "radiograph_id", "area__order")
+            .values_list("pk", flat=True)[: limit + len(adjudicated)]
         )
-        picked = []
-        for label in labels.iterator():
-            if (label.radiograph_id, label.area_id) not in adjudicated:
-                picked.append(label)
-            if len(picked) >= limit:
-                break
-        candidates += picked
+        rows = ConsensusLabel.objects.select_related("area", "radiograph__visit__patient").in_bulk(ids)
+        picked = [rows[pk] for pk in ids if pk in rows and (rows[pk].radiograph_id, rows[pk].area_id) not in adjudicated]
+        candidates += picked[:limit]
     candidates.sort(key=lambda c: (-c.uncertainty, -c.spread, c.radiograph_id, c.area.order))
     candidates = candidates[:limit]
     given: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)

@@ -7,7 +7,6 @@ the simulated studies and benchmark projects `studies.py`'s.
 from __future__ import annotations
 
 import logging
-import math
 import time
 import traceback
 from collections import defaultdict
@@ -15,7 +14,6 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -24,10 +22,11 @@ from django.db.models import F
 from annotation.models import JointArea, Project, Radiograph
 from scoring.jsonable import jsonable
 
+from . import agreement_report, label_store, selectors
 from .aggregation import AGGREGATORS, DEFAULT_AGGREGATOR, AggregationResult, aggregate, aggregate_guarded, compare_aggregators
 from .arrays import ExtraLabels, LabelArrays, label_arrays_collect, reader_of_worker
 from .longitudinal import longitudinal_refit
-from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings, Fusion, ReaderEstimate
+from .models import AdjudicatedLabel, AgreementReportCache, ConsensusLabel, ConsensusRun, ConsensusSettings, ConsensusState, Fusion, ReaderEstimate
 from .signals import consensus_run_stored
 
 
@@ -82,6 +81,7 @@ def consensus_compute(
     timings: dict[str, float] | None = None,
     announce: bool = True,
     fusion: str = "per_film",
+    warm_start: bool = True,
 ) -> ConsensusRun:
     """Fuse the project's submitted grades of one dimension and store the run with its labels.
 
@@ -100,6 +100,11 @@ def consensus_compute(
 
     `fusion` "longitudinal" refits each grid so a joint's consensus never falls over a patient's
     visits (`consensus.longitudinal`); the run records which fusion made its labels.
+
+    With `warm_start`, EM starts from the parameters of the stored consensus when it was fitted
+    with the same aggregator and parameters: after one more read that takes a few iterations
+    instead of hundreds, and lands on the labels a cold fit gives. Either way only the labels
+    that changed are written (`label_store`).
     """
     if aggregator not in AGGREGATORS:
         raise ConsensusError(f"unknown aggregator {aggregator!r}; choose one of {', '.join(AGGREGATORS)}")
@@ -116,6 +121,8 @@ def consensus_compute(
     }
     if fusion not in Fusion.values:
         raise ConsensusError(f"unknown fusion {fusion!r}; choose one of {', '.join(Fusion.values)}")
+    warm = _warm_states(project=project, dimension=dimension, aggregator=aggregator, params=base["params"]) if warm_start else {}
+    base["warm_start"] = bool(warm)
     try:
         clock = _Clock(timings)
         parts = label_arrays_collect(project=project, dimension=dimension, extra_labels=extra_labels)
@@ -127,7 +134,10 @@ def consensus_compute(
             frame = part.frame()
             n_grades = part.max_grade + 1
             # The degeneracy guard runs on every fit; a grid whose fit trips it stores a fallback's labels.
-            result = aggregate_guarded(frame, n_grades=n_grades, aggregator=aggregator, gold=part.gold, params=params)
+            result = aggregate_guarded(
+                frame, n_grades=n_grades, aggregator=aggregator, gold=part.gold, params=params,
+                warm_start=warm.get(label_store.part_key(part.body_part, part.max_grade)),
+            )  # fmt: skip
             if fusion == Fusion.LONGITUDINAL:
                 result = longitudinal_refit(part=part, result=result)
             clock.lap("fit")
@@ -147,6 +157,14 @@ def consensus_compute(
             error=f"{type(error).__name__}: {error}\n\n{traceback.format_exc(limit=5)}",
             duration_s=time.perf_counter() - started,
         )
+
+
+def _warm_states(*, project: Project, dimension: str, aggregator: str, params: dict) -> dict[str, dict]:
+    """The stored fit's parameters per grade grid, if it used this aggregator and these parameters."""
+    state = ConsensusState.objects.filter(project=project, dimension=dimension).values_list("fit_states", flat=True).first()
+    if not state or state.get("aggregator") != aggregator or state.get("params") != params:
+        return {}
+    return dict(state.get("parts", {}))
 
 
 def consensus_runs_announce(*, runs: Sequence[ConsensusRun]) -> None:
@@ -226,9 +244,19 @@ def _run_store(*, base: dict, fitted: list[_PartResult], duration_s: float, comp
     )
     estimates = []
     _references_lock(project=base["project"])
+    fit_states = {
+        "aggregator": base["aggregator"],
+        "params": base["params"],
+        "parts": {
+            label_store.part_key(item.part.body_part, item.part.max_grade): item.result.fit_state
+            for item in fitted
+            if item.result.fit_state and item.result.aggregator == base["aggregator"]
+        },
+    }
+    run.labels_written = _labels_store(run=run, fitted=fitted, fit_states=fit_states)
+    ConsensusRun.objects.filter(pk=run.pk).update(labels_written=run.labels_written)
     for item in fitted:
         part, result = item.part, item.result
-        _labels_store(run=run, part=part, result=result)
         for worker, matrix in result.reader_confusion.items():
             reader_id = reader_of_worker(worker)
             if reader_id is None:
@@ -260,63 +288,34 @@ def _references_lock(*, project: Project) -> None:
 
 def _labels_orphans_drop(*, run: ConsensusRun) -> None:
     """Drop labels whose radiograph or area was deleted between reading the grades and the lock."""
-    ConsensusLabel.objects.filter(run=run).exclude(radiograph_id__in=Radiograph.objects.values("pk")).delete()
-    ConsensusLabel.objects.filter(run=run).exclude(area_id__in=JointArea.objects.values("pk")).delete()
+    run.label_rows.exclude(radiograph_id__in=Radiograph.objects.values("pk")).delete()
+    run.label_rows.exclude(area_id__in=JointArea.objects.values("pk")).delete()
 
 
-LABEL_COLUMNS = ("run_id", "radiograph_id", "area_id", "label", "posterior", "is_gold", "n_readers", "spread", "uncertainty")
+def _labels_store(*, run: ConsensusRun, fitted: list[_PartResult], fit_states: dict) -> int:
+    """Write what changed since the stored consensus, supersede what it replaces, keep the arrays.
 
-
-def _labels_store(*, run: ConsensusRun, part: LabelArrays, result: AggregationResult) -> None:
-    """Store one grade grid's consensus labels, computed column-wise over all tasks at once."""
-    if not result.tasks:
-        return
-    order = np.asarray(result.tasks, dtype=np.int64)
-    n_tasks = len(part.tasks)
-    counts = np.bincount(part.task, minlength=n_tasks)
-    high = np.full(n_tasks, -1, dtype=np.int64)
-    low = np.full(n_tasks, np.iinfo(np.int64).max, dtype=np.int64)
-    np.maximum.at(high, part.task, part.label)
-    np.minimum.at(low, part.task, part.label)
-    spread = np.where(counts > 0, high - low, 0)[order]
-    posterior = np.asarray(result.posterior, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(posterior > 0, posterior * np.log(np.where(posterior > 0, posterior, 1.0)), 0.0)
-    uncertainty = -terms.sum(axis=1) / math.log(part.max_grade + 1)
-    columns = {
-        "radiograph_id": part.tasks[order, 0].tolist(),
-        "area_id": part.tasks[order, 1].tolist(),
-        "label": [result.labels[task] for task in result.tasks],
-        "posterior": posterior.tolist(),
-        "is_gold": np.isin(order, np.fromiter(part.gold, dtype=np.int64, count=len(part.gold))).tolist(),
-        "n_readers": counts[order].tolist(),
-        "spread": spread.tolist(),
-        "uncertainty": [float(u) + 0.0 for u in uncertainty],  # + 0.0 turns -0.0 into 0.0
-    }
-    if connection.vendor == "postgresql":
-        _labels_copy(run_id=run.pk, columns=columns)
-        return
-    ConsensusLabel.objects.bulk_create(
-        (
-            ConsensusLabel(run=run, **{name: values[i] for name, values in columns.items()})
-            for i in range(len(order))
-        ),
-        batch_size=5000,
-    )
-
-
-def _labels_copy(*, run_id: int, columns: dict[str, list]) -> None:
-    # COPY writes the rows as one text stream: about five times faster than INSERT batches for
-    # the hundreds of thousands of labels of a large study. Every value is a number, a boolean or
-    # a list of finite floats, whose Python text is also its JSON text (and three times quicker
-    # to make than json.dumps), so nothing needs escaping in COPY's text format.
-    table = ConsensusLabel._meta.db_table
-    lines = [
-        f"{run_id}\t{r}\t{a}\t{lab}\t{p}\t{'t' if g else 'f'}\t{n}\t{sp}\t{u!r}\n"
-        for r, a, lab, p, g, n, sp, u in zip(*(columns[name] for name in LABEL_COLUMNS[1:]))
-    ]
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(LABEL_COLUMNS)}) FROM STDIN") as copy:
-        copy.write("".join(lines))
+    Returns the number of label rows written.
+    """
+    state, old_parts = label_store.stored_state(project_id=run.project_id, dimension=run.dimension, before_version=run.version)
+    if old_parts is None:
+        label_store.labels_supersede_all(run=run)
+        old_parts = {}
+    written, new_parts = 0, {}
+    for item in fitted:
+        key = label_store.part_key(item.part.body_part, item.part.max_grade)
+        labels = label_store.part_labels(run_id=run.pk, part=item.part, result=item.result)
+        changes = label_store.part_changes(new=labels, old=old_parts.pop(key, None))
+        label_store.labels_supersede(run=run, closed=changes.closed)
+        written += label_store.labels_write(run=run, rows=changes.written, max_grade=item.part.max_grade)
+        new_parts[key] = changes.state
+    for gone in old_parts.values():  # a grade grid nobody grades any more
+        label_store.labels_supersede(run=run, closed=gone)
+    arrays = label_store.state_pack(new_parts)
+    if state is None:
+        state = ConsensusState.objects.create(project_id=run.project_id, dimension=run.dimension, run=run, arrays=b"")
+    label_store.state_arrays_write(state_id=state.pk, run_id=run.pk, arrays=arrays, fit_states=fit_states)
+    return written
 
 
 class _Clock:
@@ -405,3 +404,27 @@ def consensus_fusion_set(*, project: Project, fusion: str) -> ConsensusSettings:
     state.fusion = fusion
     state.save(update_fields=["fusion"])
     return state
+
+
+@transaction.atomic
+def agreement_reports_store(*, project: Project, runs: list[ConsensusRun]) -> list[AgreementReportCache]:
+    """Compute and keep the whole-scale agreement report of every scale the stored `runs` cover,
+    with the serving model as a pseudo-reader, as the lead's page shows it."""
+    extra = agreement_report.model_readers(project=project)
+    by_dimension = {run.dimension: run for run in runs if run.status == ConsensusRun.Status.OK}
+    stored = []
+    for scale in selectors.scale_list(project=project):
+        run = by_dimension.get(scale.dimension)
+        if run is None:
+            continue
+        started = time.perf_counter()
+        report = agreement_report.agreement_report(project=project, scale=scale, extra_readers=extra)
+        cache, _ = AgreementReportCache.objects.update_or_create(
+            run=report.run or run, body_part=scale.body_part, max_grade=scale.max_grade,
+            defaults={
+                "model_readers": sorted(str(name) for name in extra), "report": agreement_report.report_to_json(report),
+                "duration_s": time.perf_counter() - started,
+            },
+        )  # fmt: skip
+        stored.append(cache)
+    return stored

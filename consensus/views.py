@@ -5,13 +5,11 @@ Server-rendered; heatmaps are SVG built on the server. Leads and staff only: a r
 """
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.module_loading import import_string
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -25,13 +23,6 @@ from .models import ConsensusRun
 from .serializers import AdjudicationCreateSerializer, RecomputeSerializer
 
 QUEUE_LENGTH = 25
-
-
-def _model_readers(project: Project) -> dict:
-    """The serving model as a marked pseudo-reader, from the app named by MODEL_READER_PROVIDER
-    (this app never imports modeling); {} without a provider or an active version."""
-    provider = getattr(settings, "MODEL_READER_PROVIDER", None)
-    return import_string(provider)(project=project) if provider else {}
 
 
 def _scale_figures(report: agreement_report.AgreementReport) -> dict:
@@ -95,11 +86,19 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
                 "failed": latest_any if latest_any and latest_any.status == ConsensusRun.Status.FAILED else None,
             }
         )
-    model_readers = _model_readers(project)
-    reports = [
-        agreement_report.agreement_report(project=project, scale=scale, group=group, extra_readers=model_readers)
-        for scale in scales
-    ]
+    # The whole-scale reports are kept per consensus run by the recompute; a group, or a run
+    # stored without them, is computed here.
+    cached = [] if group else [agreement_report.agreement_report_cached(project=project, scale=scale) for scale in scales]
+    if cached and all(cached):
+        reports = [report for report, _names in cached]
+        model_names = sorted({name for _report, names in cached for name in names})
+    else:
+        model_readers = agreement_report.model_readers(project=project)
+        reports = [
+            agreement_report.agreement_report(project=project, scale=scale, group=group, extra_readers=model_readers)
+            for scale in scales
+        ]
+        model_names = sorted(model_readers)
     context = {
         "project": project,
         "state": selectors.consensus_settings_for(project=project),
@@ -115,7 +114,7 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         "adjudications": selectors.adjudicated_label_list(project=project)[:10],
         "aggregators": AGGREGATORS,
         "default_aggregator": DEFAULT_AGGREGATOR,
-        "model_readers": sorted(model_readers),
+        "model_readers": model_names,
     }
     return render(request, "consensus/dashboard.html", context)
 

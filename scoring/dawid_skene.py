@@ -85,6 +85,7 @@ def dawid_skene(
     n_workers: int | None = None,
     gold: ArrayLike | None = None,
     init_posteriors: ArrayLike | None = None,
+    init_params: tuple[ArrayLike, ArrayLike] | None = None,
     max_iter: int = 1000,
     tol: float | None = 1e-10,
     tol_posterior: float | None = 1e-5,
@@ -99,7 +100,11 @@ def dawid_skene(
 
     ``init_posteriors`` (n_tasks x n_classes) warm-starts EM from a previous run's posteriors;
     rows that are not a usable distribution (NaN, all zero: e.g. tasks new since that run) start
-    from the majority vote as in a cold start.
+    from the majority vote as in a cold start. ``init_params`` (priors (n_classes,), confusion
+    (n_workers, n_classes, n_classes)) warm-starts it from a previous fit's parameters instead:
+    their E-step on these labels is the start, so a fit after a few more labels needs only the
+    few iterations that move the parameters by what those labels add (a reader new since then
+    takes uniform rows). It takes precedence over ``init_posteriors``.
 
     Stopping, from iteration 2 on (both tests compare two E-steps): the run stops when no
     posterior moved by more than ``tol_posterior`` since the previous iteration AND the
@@ -138,8 +143,8 @@ def dawid_skene(
         return _m_step(weighted, groups, problem.n_graded, used, W, K)
 
     return _em_run(
-        problem, m_step, init_posteriors=init_posteriors, max_iter=max_iter, tol=tol, tol_posterior=tol_posterior,
-        started=started,
+        problem, m_step, init_posteriors=init_posteriors, init_params=init_params, max_iter=max_iter, tol=tol,
+        tol_posterior=tol_posterior, started=started,
     )  # fmt: skip
 
 
@@ -204,6 +209,7 @@ def _em_run(
     tol: float | None,
     tol_posterior: float | None,
     started: float,
+    init_params: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> DawidSkeneResult:
     """EM from the initial posteriors, with the stopping rule of ``dawid_skene``.
 
@@ -215,6 +221,14 @@ def _em_run(
     # contiguous rows, several times faster than over the last axis of a patterns x classes array.
     weighted = _initial_weighted_posteriors(groups, init_posteriors, problem.active, problem.gold_of, T, K)
     priors, confusion, support = m_step(weighted)
+    if init_params is not None:
+        # Warm start from a previous fit's parameters: its E-step on today's labels replaces the
+        # majority-vote start, so EM begins next to the fixed point it left and needs a few steps.
+        priors, confusion = _checked_params(init_params, problem.W, K)
+        logits = _log_joint(groups.B, priors, confusion, problem.active, K)
+        warm, _ = _normalise(logits, groups, problem.gold_at, problem.gold_grade)
+        _fix_gold(warm, problem.gold_at, problem.gold_grade)
+        priors, confusion, support = m_step(warm * groups.size)
 
     history: list[float] = []
     post = weighted / groups.size  # only read from iteration 2 on, when it is an E-step result
@@ -250,6 +264,15 @@ def _em_run(
         n_patterns=int(groups.size.size),
         duration_s=time.perf_counter() - started,
     )
+
+
+def _checked_params(params: tuple[ArrayLike, ArrayLike], W: int, K: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    priors, confusion = (np.asarray(a, dtype=float) for a in params)
+    if priors.shape != (K,) or confusion.shape != (W, K, K):
+        raise ValueError(f"init_params must be priors ({K},) and confusion ({W}, {K}, {K})")
+    if not (np.isfinite(priors).all() and np.isfinite(confusion).all()) or priors.min() < 0 or confusion.min() < 0:
+        raise ValueError("init_params must hold finite non-negative probabilities")
+    return priors, confusion
 
 
 def pick_labels(posteriors: NDArray[np.float64], grade_counts: NDArray[np.float64]) -> NDArray[np.int64]:

@@ -74,6 +74,7 @@ def ordinal_dawid_skene(
     n_workers: int | None = None,
     gold: ArrayLike | None = None,
     init_posteriors: ArrayLike | None = None,
+    init_params: tuple[ArrayLike, ArrayLike] | None = None,
     strength: float | None = None,
     decay: float = DEFAULT_DECAY,
     pool: float = DEFAULT_POOL,
@@ -107,8 +108,8 @@ def ordinal_dawid_skene(
 
     # Only the posterior step decides the stop: the MAP objective is not the likelihood.
     return _em_run(
-        problem, m_step, init_posteriors=init_posteriors, max_iter=max_iter, tol=None, tol_posterior=tol_posterior,
-        started=started,
+        problem, m_step, init_posteriors=init_posteriors, init_params=init_params, max_iter=max_iter, tol=None,
+        tol_posterior=tol_posterior, started=started,
     )  # fmt: skip
 
 

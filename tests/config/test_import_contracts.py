@@ -68,7 +68,7 @@ def _layer_of(package: str) -> int:
 
 @pytest.mark.parametrize(
     ("setting", "consumer", "keyword"),
-    [("SUGGESTION_PROVIDER", "annotation.selectors", "radiograph"), ("MODEL_READER_PROVIDER", "consensus.views", "project")],
+    [("SUGGESTION_PROVIDER", "annotation.selectors", "radiograph"), ("MODEL_READER_PROVIDER", "consensus.agreement_report", "project")],
 )
 def test_settings_providers_are_called_by_a_lower_layer_through_config_only(setting: str, consumer: str, keyword: str) -> None:
     # The linter cannot see a dotted path in a string; this test can. The provider sits in a layer

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from consensus.models import ConsensusRun, ConsensusSettings
+from consensus.models import AgreementReportCache, ConsensusRun, ConsensusSettings
 
 from .test_celery_worker import grade_everything_and_submit, wait_for
 
@@ -33,6 +33,8 @@ def test_submissions_lead_to_consensus_runs_stored_by_the_worker(world, celery_w
     assert set(erosion.labels.values_list("label", flat=True)) == {1}
     assert {len(p) for p in erosion.labels.values_list("posterior", flat=True)} == {6}
     assert ConsensusRun.objects.filter(project=world.alpha).count() <= 4  # at most one run per request
+    # The worker also keeps the run's agreement report, which the lead's page reads.
+    assert wait_for(lambda: AgreementReportCache.objects.filter(run=erosion).exists(), timeout=60)
     assert "consensus_recompute_task" in celery_worker_process.read_text()
     state = ConsensusSettings.objects.get(project=world.alpha)
     assert (state.request_seq, state.computed_seq) == (2, 2)

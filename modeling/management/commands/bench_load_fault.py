@@ -288,6 +288,7 @@ class Command(BaseCommand):
             f"{readers} readers, think {think:.1f} s, {elapsed:.0f} s through gunicorn ({web_workers} workers) on PostgreSQL\n"
             f"saves acknowledged: {saves} ({saves / elapsed:.1f}/s), cells {len(tally.acknowledged)}, submissions {len(tally.submitted)}\n"
             f"save latency: p50 {_percentile(tally.latencies, 50) * 1000:.0f} ms, p90 {_percentile(tally.latencies, 90) * 1000:.0f} ms, "
+            f"p95 {_percentile(tally.latencies, 95) * 1000:.0f} ms, "
             f"p99 {_percentile(tally.latencies, 99) * 1000:.0f} ms, max {max(tally.latencies, default=float('nan')) * 1000:.0f} ms\n"
             f"faults: {'; '.join(faults)}\n"
             f"client side: {tally.connection_errors} connection errors (retried), {tally.conflicts} conflicts after a retry, {tally.server_errors} server errors\n"
