@@ -90,6 +90,7 @@ class ValidationFigures:
     accuracy: dict[str, float]  # aggregator -> share of joints given their true grade
     confusion_mad: float  # mean |estimated - true| over every cell of every reader's matrix
     run: ConsensusRun
+    body_part: str = "hand"  # the study's films: feet are reported apart from hands
 
 
 def simulated_study_import(*, study: simulator.SimulatedStudy, slug: str, name: str) -> Project:
@@ -105,14 +106,15 @@ def simulated_study_import(*, study: simulator.SimulatedStudy, slug: str, name: 
     ConsensusSettings.objects.create(project=project, auto_recompute=False)
     users = _study_readers(project=project, usernames=[f"{slug}-{reader}" for reader in study.readers])
     areas = {
-        (area.dimension, area.joint.name): area
-        for area in JointArea.objects.filter(scheme_id=project.scheme_id, body_part="hand").select_related("joint")
+        (area.body_part, area.dimension, area.joint.name): area
+        for area in JointArea.objects.filter(scheme_id=project.scheme_id).select_related("joint")
     }
     films = [
         radiograph_add(
             project=project,
             pseudonym=film.pseudonym,
             laterality=film.laterality,
+            body_part=film.body_part,
             image_bytes=_placeholder_png(f"{slug}/{i}"),
             image_suffix="png",
             width=8,
@@ -122,11 +124,12 @@ def simulated_study_import(*, study: simulator.SimulatedStudy, slug: str, name: 
     ]
     for read in study.reads:
         (assignment,) = assignments_create(radiograph=films[read.film], readers=[users[read.reader]])
+        part = study.films[read.film].body_part
         items = [
-            GradeInput(area=areas[(dimension, joint)], value=value, version=0)
+            GradeInput(area=areas[(part, dimension, joint)], value=value, version=0)
             for dimension, grades in read.grades.items()
             for joint, value in grades.items()
-            if (dimension, joint) in areas
+            if (part, dimension, joint) in areas
         ]
         grade_bulk_save(assignment=assignment, user=users[read.reader], items=items)
         assignment_submit(assignment=assignment)
@@ -143,17 +146,19 @@ def consensus_validate(
     project = simulated_study_import(study=study, slug=slug, name=f"Consensus validation ({slug})")
     radiographs = list(project.radiographs.order_by("id").values_list("id", flat=True))
     areas = {
-        (area.dimension, area.joint.name): area.pk
-        for area in JointArea.objects.filter(scheme_id=project.scheme_id, body_part="hand").select_related("joint")
+        (area.body_part, area.dimension, area.joint.name): area.pk
+        for area in JointArea.objects.filter(scheme_id=project.scheme_id).select_related("joint")
     }
     usernames = {f"{slug}-{reader}": i for i, reader in enumerate(study.readers)}
+    # One body part per study: its readers' matrices are on that part's scales.
+    (part,) = {film.body_part for film in study.films}
     out = []
     for dimension in sorted(study.confusion):
         truth = {
-            (radiographs[i], areas[(dimension, joint)]): grade
+            (radiographs[i], areas[(part, dimension, joint)]): grade
             for i, film in enumerate(study.films)
             for joint, grade in film.truth.get(dimension, {}).items()
-            if (dimension, joint) in areas
+            if (part, dimension, joint) in areas
         }
         accuracy = {}
         run = None
@@ -168,7 +173,7 @@ def consensus_validate(
             accuracy[aggregator] = simulator.label_accuracy(labels, truth)
         estimated = {
             usernames[username]: np.asarray(confusion)
-            for username, confusion in run.reader_estimates.values_list("reader__username", "confusion")
+            for username, confusion in run.reader_estimates.filter(body_part=part).values_list("reader__username", "confusion")
         }
         true = dict(enumerate(study.confusion[dimension]))
         out.append(
@@ -179,6 +184,7 @@ def consensus_validate(
                 accuracy=accuracy,
                 confusion_mad=simulator.confusion_mad(estimated, true),
                 run=run,
+                body_part=part,
             )
         )
     return out

@@ -61,7 +61,7 @@ def demo_seed(
     seed: int = 7,
     config: PhantomConfig | None = None,
     train_model: bool = False,
-    feet: bool = True,
+    feet: bool = False,
     read_feet: int | None = None,
 ) -> DemoSeedReport:
     """A project of phantom patients (two hands, two feet each), three simulated readers, a lead and an admin.
@@ -69,7 +69,8 @@ def demo_seed(
     The first `read_radiographs` hand films and the first `read_feet` foot films (by default half
     as many) are graded and submitted by all three simulated readers (each with its own error
     pattern); the rest wait in the readers' worklists, hands before feet. The hands are exactly
-    those of a hands-only seed, so `feet=False` gives the earlier demo.
+    those of a hands-only seed: `feet=False` (the default, for callers that train and rank the
+    hand model) leaves the feet out; `seed_demo` seeds whole patients.
     """
     started = time.perf_counter()
     readers = [_user(f"reader{i}", DEMO_PASSWORDS["reader"]) for i in (1, 2, 3)]

@@ -337,6 +337,7 @@ class SimulatedFilm:
     truth: FilmGrades
     # Joint name -> chance a reader can judge it, per dimension; missing joints are fully visible.
     visibility: FilmGrades | None = None
+    body_part: str = "hand"  # "foot": graded on the foot's areas (erosion 0-10)
 
 
 @dataclass(frozen=True)

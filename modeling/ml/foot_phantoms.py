@@ -454,7 +454,13 @@ def generate_foot(
     bone_atten, eroded = ph._render_bones(bones, cfg.width, cfg.height, texture, masks)
     if realistic_mode:
         realistic.periarticular_osteopenia(bone_atten, joints, scale, traits.patient.periarticular)
-        realistic.oa_changes(bone_atten, joints, bones, traits.oa_joints, scale, ph.CORTEX_MU)
+        # OA's sclerosis band scales with the bone's half-width; round the broad first metatarsal
+        # head it reached into the soft tissue and air, so it is kept to the bone and a margin of
+        # about 1.5 mm where osteophytes grow.
+        oa = np.zeros_like(bone_atten)
+        realistic.oa_changes(oa, joints, bones, traits.oa_joints, scale, ph.CORTEX_MU)
+        near_bone = realistic._box_blur((bone_atten > 0).astype(np.float32), max(1, int(1.5 * scale))) > 0.05
+        bone_atten += 0.4 * oa * near_bone  # milder than at a finger: a broad head piles the band up
     bone_atten *= spacing
     ph._render_bridges(bone_atten, [(joints[n], h * scale, 2.3 * ph.TRABECULAR_MU * h * size) for n, h in bridges])
 
@@ -466,8 +472,11 @@ def generate_foot(
     d = np.minimum(depth_mm, round_r)
     thickness = 2.0 * np.sqrt(d * (2.0 * round_r - d)) + 0.35 * (depth_mm - d)
     atten = bone_atten + ph._upsample(0.8 * ph.SOFT_MU * thickness, cfg.width, cfg.height)
-    if realistic_mode:
-        atten += ph.SOFT_MU * realistic.swelling_thickness(atten.shape, joints, traits.swelling, scale)
+    if realistic_mode and traits.swelling:
+        # Swelling thickens the tissue that is there: without the skin mask the blob of a hallux
+        # joint glowed in the air beside the foot, where the tone curve is steepest.
+        inside = ph._upsample(np.clip(depth_mm / 3.0, 0.0, 1.0), cfg.width, cfg.height)
+        atten += ph.SOFT_MU * inside * realistic.swelling_thickness(atten.shape, joints, traits.swelling, scale)
     distractors: dict[str, object] = {}
     if cfg.distractors and marker_rng.random() < cfg.marker_probability:
         corner = ph._free_corner(sdf, factor, marker_rng)

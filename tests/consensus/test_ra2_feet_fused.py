@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from django.core.management import call_command
+from PIL import Image
 
 from annotation import ra2
 from annotation.models import Project, Radiograph
@@ -44,8 +45,6 @@ def feet_study(tmp_path):
         for side, film in films.items():
             pixels = (film.image >> 8).astype(np.uint8)
             buffer = io.BytesIO()
-            from PIL import Image
-
             Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
             (folder / f"{patient}-{side}.jpg").write_bytes(buffer.getvalue())
         truth[patient] = {

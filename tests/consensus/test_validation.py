@@ -82,7 +82,7 @@ def test_the_command_rebuilds_the_seed_project_and_reports_both_aggregators(sche
     outputs = []
     for _ in range(2):
         out = io.StringIO()
-        call_command("validate_consensus", seed=5, radiographs=12, readers=3, per_radiograph=2, stdout=out)
+        call_command("validate_consensus", seed=5, radiographs=12, foot_radiographs=8, readers=3, per_radiograph=2, stdout=out)
         outputs.append(out.getvalue())
     assert outputs[0] == outputs[1]  # the same seed gives the same study and figures
     assert Project.objects.filter(slug=validation_slug(5)).count() == 1
@@ -94,6 +94,13 @@ def test_the_command_rebuilds_the_seed_project_and_reports_both_aggregators(sche
     ]
     lines = outputs[0].splitlines()
     assert lines[0].startswith(f"Project {validation_slug(5)} (rebuilt): 12 hand films, 3 readers, 2 per film, 24 submitted readings")
-    erosion = lines[2].split()
-    assert erosion[:3] == ["erosion", "192", "384"]
-    assert 0.0 < float(erosion[3]) <= 1.0 and 0.0 < float(erosion[4]) <= 1.0
+    assert lines[1] == f"Project {validation_slug(5)}-feet (rebuilt): 8 foot films, 16 submitted readings"
+    erosion = lines[3].split()
+    assert erosion[:4] == ["erosion", "hand", "192", "384"]
+    assert 0.0 < float(erosion[4]) <= 1.0 and 0.0 < float(erosion[5]) <= 1.0
+    # Feet apart: their own project and rows, 8 films x 6 areas on the foot scales.
+    feet = Project.objects.get(slug=f"{validation_slug(5)}-feet")
+    assert set(feet.radiographs.values_list("body_part", flat=True)) == {"foot"} and feet.radiographs.count() == 8
+    foot_erosion = next(line.split() for line in lines if line.startswith("erosion") and " foot " in line)
+    assert foot_erosion[:4] == ["erosion", "foot", "48", "96"]
+    assert 0.0 < float(foot_erosion[4]) <= 1.0 and 0.0 < float(foot_erosion[5]) <= 1.0

@@ -3,6 +3,7 @@ narrowing that closes the gap, damage that follows the hands, and whole patients
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -101,3 +102,13 @@ def test_whole_patient_set_writes_both_hands_and_both_feet_with_foot_truth_and_a
     assert all(sum(truth["erosion_sides"][n]) == truth["grades"]["erosion"][n] for n in F.FOOT_LANDMARKS)
     assert json.loads(paths[0].with_suffix(".json").read_text())["body_part"] == "hand"
     assert (tmp_path / "contact_sheet.png").stat().st_size > 10_000
+
+
+def test_make_phantoms_writes_whole_patients(tmp_path):
+    from django.core.management import call_command
+
+    call_command("make_phantoms", "--out", str(tmp_path), "--count", "4", "--width", "160", "--height", "200",
+                 stdout=io.StringIO())
+    assert sorted(p.name.split("-")[1] for p in tmp_path.glob("*.png") if p.name != "contact_sheet.png") == [
+        "LF.png", "LH.png", "RF.png", "RH.png"
+    ]

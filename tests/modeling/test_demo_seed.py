@@ -12,7 +12,7 @@ SMALL = PhantomConfig(width=256, height=320)
 @pytest.mark.django_db
 def test_demo_seed_builds_a_three_reader_project_with_some_films_read(schemes, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        report = demo_seed(slug="demo-small", patients=2, read_radiographs=1, seed=3, config=SMALL)
+        report = demo_seed(slug="demo-small", patients=2, read_radiographs=1, seed=3, config=SMALL, feet=True)
     project = report.project
     # Two whole patients: two hands and two feet each; one hand film read (half as many feet: none).
     assert (report.radiographs, report.read) == (8, 1)
@@ -33,8 +33,8 @@ def test_demo_seed_builds_a_three_reader_project_with_some_films_read(schemes, d
 
 @pytest.mark.django_db
 def test_demo_seed_twice_adds_nothing(schemes):
-    demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL)
-    again = demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL)
+    demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL, feet=True)
+    again = demo_seed(slug="demo-small", patients=1, read_radiographs=0, seed=3, config=SMALL, feet=True)
     assert again.radiographs == 4 and Radiograph.objects.count() == 4
 
 
@@ -55,7 +55,7 @@ def test_simulated_readers_disagree_like_readers(schemes):
 @pytest.mark.django_db
 def test_demo_feet_carry_foot_landmarks_and_are_read_on_the_foot_scales(schemes, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        report = demo_seed(slug="demo-feet", patients=2, read_radiographs=0, read_feet=2, seed=4, config=SMALL)
+        report = demo_seed(slug="demo-feet", patients=2, read_radiographs=0, read_feet=2, seed=4, config=SMALL, feet=True)
     feet = Radiograph.objects.filter(project=report.project, body_part="foot")
     assert feet.count() == 4 and report.read == 2
     read = feet.filter(status=Radiograph.Status.READ)

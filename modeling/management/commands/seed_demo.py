@@ -16,7 +16,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, project: str, patients: int, read: int, read_feet: int, seed: int, no_model: bool, **options):
         report = demo_seed(
-            slug=project, patients=patients, read_radiographs=read, read_feet=read_feet, seed=seed, train_model=not no_model
+            slug=project, patients=patients, read_radiographs=read, read_feet=read_feet, seed=seed, train_model=not no_model,
+            feet=True,
         )
         self.stdout.write(
             f"Project '{report.project.slug}': {report.radiographs} radiographs, {report.read} read by three readers "

@@ -16,6 +16,7 @@ from modeling.ml.phantoms import sample_patient_grades
 from scoring.readers import SCENARIOS, SimulatedFilm, SimulatedStudy, make_reader_panel, study_simulate
 
 DIMENSIONS = {"erosion": 5, "jsn": 4}
+FOOT_DIMENSIONS = {"erosion": 10, "jsn": 4}
 
 
 def simulated_study(*, seed: int, radiographs: int, readers: int, per_radiograph: int) -> SimulatedStudy:
@@ -37,6 +38,27 @@ def simulated_study(*, seed: int, radiographs: int, readers: int, per_radiograph
     )
 
 
+def simulated_foot_study(*, seed: int, radiographs: int, readers: int, per_radiograph: int) -> SimulatedStudy:
+    """Feet of `radiographs // 2` patients (damage following their hands) read on the foot scales."""
+    from modeling.ml.foot_phantoms import sample_foot_grades
+
+    rng = np.random.default_rng([seed, 0xF007])
+    films = []
+    for p in range((radiographs + 1) // 2):
+        left, right, _ = sample_foot_grades(rng, sample_patient_grades(rng))
+        for laterality, grades in (("L", left), ("R", right)):
+            if len(films) < radiographs:
+                films.append(SimulatedFilm(pseudonym=f"SIMF-{seed}-{p:05d}", laterality=laterality, truth=grades, body_part="foot"))
+    panel = make_reader_panel(seed, n=readers, dimensions=FOOT_DIMENSIONS)
+    return study_simulate(
+        films=films,
+        readers=[reader.name for reader in panel],
+        confusion={dim: np.stack([reader.confusion[dim] for reader in panel]) for dim in FOOT_DIMENSIONS},
+        per_film=per_radiograph,
+        seed=seed,
+    )
+
+
 def validation_slug(seed: int) -> str:
     return f"consensus-validation-{seed}"
 
@@ -51,6 +73,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--radiographs", type=int, default=120, help="hand films (two per patient)")
+        parser.add_argument("--foot-radiographs", type=int, default=60, help="foot films (two per patient), reported apart; 0: none")
         parser.add_argument("--readers", type=int, default=5)
         parser.add_argument("--per-radiograph", type=int, default=3, help="readers per film (fewer than --readers: sparse)")
         parser.add_argument("--params", default=None, help='Dawid-Skene parameters as JSON, e.g. \'{"max_iter": 50}\'')
@@ -79,10 +102,16 @@ class Command(BaseCommand):
             f"Project {slug} (rebuilt): {radiographs} hand films, {readers} readers, {per_radiograph} per film, "
             f"{len(study.reads)} submitted readings"
         )
-        self.stdout.write(f"{'dimension':<10} {'tasks':>6} {'labels':>7}  {'majority':>8}  {'dawid-skene':>11}  {'matrix MAD':>10}  iterations")
+        feet = options["foot_radiographs"]
+        if feet > 0:
+            # Feet in a project of their own, so their figures never mix with the hands'.
+            foot_study = simulated_foot_study(seed=seed, radiographs=feet, readers=readers, per_radiograph=per_radiograph)
+            figures += studies.consensus_validate(study=foot_study, slug=f"{slug}-feet", params=parsed)
+            self.stdout.write(f"Project {slug}-feet (rebuilt): {feet} foot films, {len(foot_study.reads)} submitted readings")
+        self.stdout.write(f"{'dimension':<10} {'part':<5} {'tasks':>6} {'labels':>7}  {'majority':>8}  {'dawid-skene':>11}  {'matrix MAD':>10}  iterations")
         for row in figures:
             self.stdout.write(
-                f"{row.dimension:<10} {row.n_tasks:>6} {row.n_labels:>7}  {row.accuracy['MajorityVote']:>8.4f}  "
+                f"{row.dimension:<10} {row.body_part:<5} {row.n_tasks:>6} {row.n_labels:>7}  {row.accuracy['MajorityVote']:>8.4f}  "
                 f"{row.accuracy['DawidSkene']:>11.4f}  {row.confusion_mad:>10.4f}  {row.run.iterations}"
             )
 
