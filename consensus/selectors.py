@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from annotation.models import Assignment, Dimension, Grade, JointArea, Project, Radiograph
 from annotation.ra2 import side_code
@@ -54,7 +55,10 @@ class Scale:
 
     @property
     def title(self) -> str:
-        return f"{Dimension(self.dimension).label}, {BODY_PART_PLURAL.get(self.body_part, self.body_part)} (0-{self.max_grade})"
+        # In the page's language: the stored choices' labels are English.
+        dimension = {"erosion": gettext("Erosion"), "jsn": gettext("Joint space narrowing")}.get(self.dimension, Dimension(self.dimension).label)
+        part = {"hand": gettext("hands"), "foot": gettext("feet")}.get(self.body_part, self.body_part)
+        return f"{dimension}, {part} (0-{self.max_grade})"
 
 
 def scale_list(*, project: Project) -> list[Scale]:
@@ -119,7 +123,7 @@ class AggregatorComparison:
 
     @property
     def dimension_label(self) -> str:
-        return Dimension(self.dimension).label
+        return {"erosion": gettext("Erosion"), "jsn": gettext("Joint space narrowing")}.get(self.dimension, Dimension(self.dimension).label)
 
     @property
     def rows(self) -> list[tuple[str, list[int | None]]]:
