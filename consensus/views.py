@@ -90,7 +90,7 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         latest_any = selectors.consensus_run_latest(project=project, dimension=dimension, ok_only=False)
         runs.append(
             {
-                "dimension": Dimension(dimension).label,
+                "dimension": selectors.dimension_label(dimension),
                 "run": latest_ok,
                 "failed": latest_any if latest_any and latest_any.status == ConsensusRun.Status.FAILED else None,
             }
