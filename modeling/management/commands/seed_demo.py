@@ -11,7 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("--patients", type=int, default=40, help="patients (two hands each)")
         parser.add_argument("--read", type=int, default=30, help="radiographs already read by all three readers")
         parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--no-model", action="store_true", help="do not queue the demo model's training")
+        parser.add_argument("--no-model", action="store_true", help="no model: neither the pre-trained version nor a training")
 
     def handle(self, *args, project: str, patients: int, read: int, seed: int, no_model: bool, **options):
         report = demo_seed(slug=project, patients=patients, read_radiographs=read, seed=seed, train_model=not no_model)
