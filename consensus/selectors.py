@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from annotation.models import Assignment, Dimension, Grade, JointArea, Project, Radiograph
 from annotation.ra2 import side_code
@@ -20,7 +21,11 @@ from annotation.selectors import User, project_get_led
 from .models import AdjudicatedLabel, ConsensusLabel, ConsensusRun, ConsensusSettings
 
 GROUP_ORDER = ("pip", "mcp", "wrist", "mtp", "dip")
-BODY_PART_PLURAL = {"hand": "hands", "foot": "feet"}
+
+
+def dimension_label(dimension: str) -> str:
+    """A dimension's name in the page's language (the stored choices' labels are English)."""
+    return {"erosion": gettext("Erosion"), "jsn": gettext("Joint space narrowing")}.get(dimension, Dimension(dimension).label)
 
 
 def project_led_for_consensus(*, user: User, project_id: int) -> Project:
@@ -54,7 +59,8 @@ class Scale:
 
     @property
     def title(self) -> str:
-        return f"{Dimension(self.dimension).label}, {BODY_PART_PLURAL.get(self.body_part, self.body_part)} (0-{self.max_grade})"
+        part = {"hand": gettext("hands"), "foot": gettext("feet")}.get(self.body_part, self.body_part)
+        return f"{dimension_label(self.dimension)}, {part} (0-{self.max_grade})"
 
 
 def scale_list(*, project: Project) -> list[Scale]:
@@ -119,7 +125,7 @@ class AggregatorComparison:
 
     @property
     def dimension_label(self) -> str:
-        return Dimension(self.dimension).label
+        return dimension_label(self.dimension)
 
     @property
     def rows(self) -> list[tuple[str, list[int | None]]]:

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -32,7 +33,7 @@ def _scale_figures(report: agreement_report.AgreementReport) -> dict:
         {
             "row": row,
             "svg": mark_safe(  # noqa: S308 - built by heatmap_svg, which escapes every label
-                heatmap_svg(row.confusion, title=row.reader, row_axis="consensus grade", col_axis="reader's grade")
+                heatmap_svg(row.confusion, title=row.reader, row_axis=gettext("consensus grade"), col_axis=gettext("reader's grade"))
             ),
         }
         for row in report.readers
@@ -43,9 +44,9 @@ def _scale_figures(report: agreement_report.AgreementReport) -> dict:
             "svg": mark_safe(  # noqa: S308
                 heatmap_svg(
                     row.confusion,
-                    title=f"{row.reader} (estimated)",
-                    row_axis="true grade",
-                    col_axis="given grade",
+                    title=gettext("%(reader)s (estimated)") % {"reader": row.reader},
+                    row_axis=gettext("true grade"),
+                    col_axis=gettext("given grade"),
                     probabilities=True,
                     thin_rows=[s < 1.0 for s in row.support],
                     cell=28,
@@ -58,7 +59,7 @@ def _scale_figures(report: agreement_report.AgreementReport) -> dict:
         {
             "row": row,
             "svg": mark_safe(  # noqa: S308
-                heatmap_svg(row.confusion, title=f"{row.reader_a} vs {row.reader_b}", row_axis=row.reader_a, col_axis=row.reader_b, cell=28)
+                heatmap_svg(row.confusion, title=gettext("%(a)s vs %(b)s") % {"a": row.reader_a, "b": row.reader_b}, row_axis=row.reader_a, col_axis=row.reader_b, cell=28)
             ),
         }
         for row in report.pairs
@@ -81,7 +82,7 @@ def agreement_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         latest_any = selectors.consensus_run_latest(project=project, dimension=dimension, ok_only=False)
         runs.append(
             {
-                "dimension": Dimension(dimension).label,
+                "dimension": selectors.dimension_label(dimension),
                 "run": latest_ok,
                 "failed": latest_any if latest_any and latest_any.status == ConsensusRun.Status.FAILED else None,
             }
@@ -125,12 +126,12 @@ def agreement_recompute(request: HttpRequest, project_id: int) -> HttpResponse:
     project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
     form = RecomputeSerializer(data=request.POST)
     if not form.is_valid():
-        messages.error(request, f"Recompute refused: {form.errors}")
+        messages.error(request, gettext("Recompute refused: %(errors)s") % {"errors": form.errors})
     else:
         recompute.consensus_recompute_now(
             project=project, aggregator=form.validated_data.get("aggregator"), trigger=ConsensusRun.Trigger.DASHBOARD, requested_by=request.user
         )
-        messages.success(request, "Recompute queued; reload the page in a moment to see the new run.")
+        messages.success(request, gettext("Recompute queued; reload the page in a moment to see the new run."))
     return redirect(reverse("consensus-dashboard", args=[project.pk]))
 
 

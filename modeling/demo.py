@@ -148,9 +148,13 @@ def demo_seed(
             annotation_services.grade_bulk_save(assignment=assignment, user=reader_user, items=items)
             annotation_services.assignment_submit(assignment=assignment, seconds_spent=int(rng.integers(60, 240)))
     if train_model:
-        # The worker trains a small CPU model right after it starts and promotes it, so the demo
-        # shows suggestions and model landmarks within a few minutes.
+        # The committed pre-trained version serves first, so suggestions appear as soon as the
+        # worker has run inference; the demo then trains on its own readers' labels, and that
+        # version serves only if it beats the pre-trained one (or when none could be installed).
+        from modeling.demo_model import demo_model_install
         from modeling.services import model_version_request
+
+        demo_model_install(project=project)
 
         model_version_request(project=project, epochs=40, config=DEMO_MODEL_CONFIG, auto_promote=True)
     return DemoSeedReport(project, len(radiographs), len(to_read), time.perf_counter() - started)

@@ -39,6 +39,13 @@ class VersionSummary:
     jsn_weighted_accuracy: float | None
     promotion: dict | None  # metrics["promotion"], written by promotion_decide
     training: TrainingRun | None  # the latest run
+    # The counts behind the held-out figures, and the quadratic kappa of each scale.
+    held_out_hands: int | None = None
+    erosion_areas: int | None = None
+    jsn_areas: int | None = None
+    erosion_kappa: float | None = None
+    jsn_kappa: float | None = None
+    pretrained: dict | None = None  # metrics["pretrained"]: where a pre-built checkpoint came from
 
     @property
     def promotable(self) -> bool:
@@ -49,6 +56,11 @@ def _figure(report: dict, *keys: str) -> float | None:
     for key in keys:
         report = report.get(key) if isinstance(report, dict) else None
     return float(report) if isinstance(report, (int, float)) else None
+
+
+def _count(report: dict, *keys: str) -> int | None:
+    value = _figure(report, *keys)
+    return int(value) if value is not None else None
 
 
 def model_version_summaries(*, project: Project) -> list[VersionSummary]:
@@ -72,6 +84,12 @@ def model_version_summaries(*, project: Project) -> list[VersionSummary]:
                 jsn_weighted_accuracy=_figure(report, "jsn", "weighted_accuracy"),
                 promotion=metrics.get("promotion") if isinstance(metrics.get("promotion"), dict) else None,
                 training=latest_runs.get(version.pk),
+                held_out_hands=_count(report, "hands"),
+                erosion_areas=_count(report, "erosion", "n"),
+                jsn_areas=_count(report, "jsn", "n"),
+                erosion_kappa=_figure(report, "erosion", "qwk"),
+                jsn_kappa=_figure(report, "jsn", "qwk"),
+                pretrained=metrics.get("pretrained") if isinstance(metrics.get("pretrained"), dict) else None,
             )
         )
     return summaries

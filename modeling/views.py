@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 
@@ -45,5 +46,5 @@ def model_version_promote(request: HttpRequest, project_id: int, number: int) ->
     except promotion.NotPromotable as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, f"Version {number} now serves; suggestions are being computed and the worklist will be re-ranked.")
+        messages.success(request, gettext("Version %(number)s now serves; suggestions are being computed and the worklist will be re-ranked.") % {"number": number})
     return redirect("model-dashboard", project_id=project_id)

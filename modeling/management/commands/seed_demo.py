@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--read", type=int, default=30, help="hand films already read by all three readers")
         parser.add_argument("--read-feet", type=int, default=16, help="foot films already read by all three readers")
         parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--no-model", action="store_true", help="do not queue the demo model's training")
+        parser.add_argument("--no-model", action="store_true", help="no model: neither the pre-trained version nor a training")
 
     def handle(self, *args, project: str, patients: int, read: int, read_feet: int, seed: int, no_model: bool, **options):
         report = demo_seed(
