@@ -247,6 +247,7 @@ def _run_store(*, base: dict, fitted: list[_PartResult], duration_s: float, comp
     fit_states = {
         "aggregator": base["aggregator"],
         "params": base["params"],
+        "fusion": base["fusion"],
         "parts": {
             label_store.part_key(item.part.body_part, item.part.max_grade): item.result.fit_state
             for item in fitted
@@ -292,12 +293,20 @@ def _labels_orphans_drop(*, run: ConsensusRun) -> None:
     run.label_rows.exclude(area_id__in=JointArea.objects.values("pk")).delete()
 
 
+# What makes two runs the same fit, so that one may keep the other's unchanged rows.
+_FIT_IDENTITY = ("aggregator", "params", "fusion")
+
+
 def _labels_store(*, run: ConsensusRun, fitted: list[_PartResult], fit_states: dict) -> int:
     """Write what changed since the stored consensus, supersede what it replaces, keep the arrays.
 
     Returns the number of label rows written.
     """
     state, old_parts = label_store.stored_state(project_id=run.project_id, dimension=run.dimension, before_version=run.version)
+    if old_parts is not None and any(state.fit_states.get(name) != fit_states[name] for name in _FIT_IDENTITY):
+        # Another aggregator, other parameters or another fusion made the stored rows: a run
+        # inherits rows only from the same fit, so its posteriors are never another model's.
+        old_parts = None
     if old_parts is None:
         label_store.labels_supersede_all(run=run)
         old_parts = {}
