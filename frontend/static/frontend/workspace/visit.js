@@ -16,10 +16,15 @@ const $ = (selector) => root.querySelector(selector);
 const csrfToken = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 const assisted = config.project.suggestions === "assisted";
 const needLook = assisted && config.project.suggestions_need_look !== false;
-const SIDES = ["R", "L"];
+// The columns: the sides of a visit, or (config.columns) the films of a patient's series, where a
+// read's `column` names its film and the "other side" key flips to the next film.
+const SIDES = config.columns ? config.columns.map((column) => column.key) : ["R", "L"];
 const COLUMNS = SIDES.flatMap((side) => DIMENSIONS.map((dimension) => ({ side, dimension })));
 const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN") };
-const SIDE_NAMES = { R: gettext("Right"), L: gettext("Left") };
+const SIDE_NAMES = config.columns
+  ? Object.fromEntries(config.columns.map((column) => [column.key, column.label]))
+  : { R: gettext("Right"), L: gettext("Left") };
+const columnOf = (read) => read.column || read.laterality;
 const PART_NAMES = { hand: gettext("hand"), foot: gettext("foot") };
 
 function loadJSON(key) {
@@ -45,7 +50,7 @@ const reads = config.reads.map((read) => {
   return {
     ...read,
     id: read.assignment.id,
-    name: `${SIDE_NAMES[read.laterality]} ${PART_NAMES[read.body_part] || read.body_part}`,
+    name: read.column ? SIDE_NAMES[read.column] : `${SIDE_NAMES[read.laterality]} ${PART_NAMES[read.body_part] || read.body_part}`,
     readOnly,
     draftKey,
     stored,
@@ -58,7 +63,7 @@ const reads = config.reads.map((read) => {
 });
 const readOnly = reads.every((read) => read.readOnly);
 const openReads = reads.filter((read) => !read.readOnly);
-const readAt = (bodyPart, side) => reads.find((read) => read.body_part === bodyPart && read.laterality === side) || null;
+const readAt = (bodyPart, side) => reads.find((read) => read.body_part === bodyPart && columnOf(read) === side) || null;
 
 function saveDraft(read) {
   if (read.readOnly || submitted) return;
@@ -136,7 +141,7 @@ function buildTable() {
     }
   }
   for (const side of SIDES) {
-    if (!reads.some((read) => read.laterality === side)) $(`[data-side-head="${side}"]`).classList.add("no-image");
+    if (!reads.some((read) => columnOf(read) === side)) $(`[data-side-head="${side}"]`).classList.add("no-image");
   }
 }
 
@@ -237,7 +242,7 @@ function switchDimension(dimension) {
 }
 
 function switchSide() {
-  const other = SIDES.find((side) => side !== active.side);
+  const other = SIDES[(SIDES.indexOf(active.side) + 1) % SIDES.length];
   const cols = active.gridRow.cols;
   const same = cols[COLUMNS.findIndex((item) => item.side === other && item.dimension === active.dimension)];
   const any = same || cols.find((slot) => slot && slot.side === other);
@@ -488,18 +493,37 @@ for (const read of reads) {
   read.viewer = viewer;
 }
 
+// Paired reading: the next film opens as the last was seen (the same window and level, the same
+// zoom relative to the film's size), centred on the selected joint, so flipping compares like with like.
+function syncView(from, to) {
+  const source = from.viewer;
+  const target = to.viewer;
+  if (!source.source) return;
+  target.setWindow({ brightness: source.brightness, contrast: source.contrast, invert: source.invert });
+  // The stages are stacked in one box: the hidden one takes the visible one's size.
+  target.cssWidth = source.cssWidth;
+  target.cssHeight = source.cssHeight;
+  if (source.fitted) return target.fit();
+  target.scale = target.fitScale() * (source.scale / source.fitScale());
+  target.fitted = false;
+  const joint = source.selected;
+  const [x, y] = source.toImage(source.cssWidth / 2, source.cssHeight / 2);
+  target.centerOn(target.landmarks.get(joint) || { x: (x / source.width) * target.width, y: (y / source.height) * target.height });
+}
+
 function showRead(read) {
   if (shown === read) return;
   if (shown) {
     root.querySelector(`[data-stage="${shown.id}"]`).hidden = true;
     shown.viewer.setHeatmap(null);
+    if (config.columns) syncView(shown, read);
   }
   shown = read;
   root.querySelector(`[data-stage="${read.id}"]`).hidden = false;
   // The filter is shared by the stacked images: write this one's window into it.
   read.viewer.setWindow({});
   $("[data-viewer-side]").textContent = read.name;
-  root.dataset.side = `${read.body_part}:${read.laterality}`;
+  root.dataset.side = `${read.body_part}:${columnOf(read)}`;
   viewerNotice("");
 }
 
