@@ -25,6 +25,8 @@ const SIDE_NAMES = config.columns
   ? Object.fromEntries(config.columns.map((column) => [column.key, column.label]))
   : { R: gettext("Right"), L: gettext("Left") };
 const columnOf = (read) => read.column || read.laterality;
+// Paired reading shows every film at once, their viewers kept in step.
+const paired = Boolean(config.columns);
 const PART_NAMES = { hand: gettext("hand"), foot: gettext("foot") };
 
 function loadJSON(key) {
@@ -277,6 +279,7 @@ function activate(slot, { focus = true, look = true } = {}) {
   if (focus && document.activeElement !== slot.td && !document.querySelector("dialog[open]")) slot.td.focus({ preventScroll: true });
   slot.td.scrollIntoView({ block: "nearest" });
   showRead(slot.read);
+  if (paired) for (const read of reads) if (read !== slot.read) read.viewer.select(slot.joint);
   slot.read.viewer.select(slot.joint);
   renderPicker();
   updateHeatmap();
@@ -371,7 +374,7 @@ function renderTotals() {
     const columns = document.createElement("tr");
     columns.append(cell("th", interpolate(gettext("Total, %(part)s"), { part })));
     const images = document.createElement("tr");
-    images.append(cell("th", interpolate(gettext("SvdH, each %(part)s"), { part })));
+    images.append(cell("th", paired ? gettext("SvdH, each film") : interpolate(gettext("SvdH, each %(part)s"), { part })));
     for (const side of SIDES) {
       const read = readAt(section.body_part, side);
       const totals = read ? read.sheet.totals() : null;
@@ -387,8 +390,17 @@ function renderTotals() {
   }
   const grand = document.createElement("tr");
   grand.className = "grand";
-  grand.append(cell("th", gettext("SvdH total, visit")), cell("td", String(visitTotal), COLUMNS.length, "visit"));
-  foot.append(grand);
+  if (!paired) {
+    grand.append(cell("th", gettext("SvdH total, visit")), cell("td", String(visitTotal), COLUMNS.length, "visit"));
+    foot.append(grand);
+  } else if (!config.series.order_hidden && reads.length > 1) {
+    // Summing films of different visits means nothing; in known order the change does.
+    const first = reads[0].sheet.totals();
+    const last = reads[reads.length - 1].sheet.totals();
+    const change = first.missing || last.missing ? "·" : String(last.image - first.image);
+    grand.append(cell("th", gettext("Change, first to last film")), cell("td", change, COLUMNS.length, "change"));
+    foot.append(grand);
+  }
   root.style.setProperty("--totals-height", `${foot.offsetHeight}px`);
   const notes = [];
   if (unconfirmed) notes.push(interpolate(gettext("%(n)s suggestions not counted yet."), { n: unconfirmed }));
@@ -471,7 +483,9 @@ for (const read of reads) {
     activate(own.find((slot) => slot.dimension === active?.dimension) || own[0]);
   });
   viewer.addEventListener("move", (event) => queueLandmark(read, event.detail));
+  viewer.addEventListener("view", () => follow(viewer, "view"));
   viewer.addEventListener("window", () => {
+    follow(viewer, "window");
     if (shown !== read) return;
     $('[data-control="brightness"]').value = String(Math.round(viewer.brightness));
     $('[data-control="contrast"]').value = String(Math.round(viewer.contrast));
@@ -492,31 +506,64 @@ for (const read of reads) {
   });
   read.viewer = viewer;
 }
+if (paired) {
+  root.classList.add("paired");
+  for (const read of reads) {
+    const stage = root.querySelector(`[data-stage="${read.id}"]`);
+    stage.hidden = false;
+    const label = document.createElement("span");
+    label.className = "stage-label";
+    label.textContent = read.name;
+    stage.append(label);
+  }
+}
 
-// Paired reading: the next film opens as the last was seen (the same window and level, the same
-// zoom relative to the film's size), centred on the selected joint, so flipping compares like with like.
-function syncView(from, to) {
-  const source = from.viewer;
-  const target = to.viewer;
-  if (!source.source) return;
-  target.setWindow({ brightness: source.brightness, contrast: source.contrast, invert: source.invert });
-  // The stages are stacked in one box: the hidden one takes the visible one's size.
-  target.cssWidth = source.cssWidth;
-  target.cssHeight = source.cssHeight;
+// Paired reading: every film follows the one the reader zooms, pans or windows: the same zoom
+// relative to the film's size, and the selected joint at the same place in each stage (the films'
+// poses differ, so matching pixels would not match joints).
+let aligning = false;
+
+function alignView(source, target) {
   if (source.fitted) return target.fit();
   target.scale = target.fitScale() * (source.scale / source.fitScale());
   target.fitted = false;
-  const joint = source.selected;
-  const [x, y] = source.toImage(source.cssWidth / 2, source.cssHeight / 2);
-  target.centerOn(target.landmarks.get(joint) || { x: (x / source.width) * target.width, y: (y / source.height) * target.height });
+  const from = source.landmarks.get(source.selected);
+  const to = target.landmarks.get(source.selected);
+  if (from && to) {
+    // The image point that puts the joint where it is in the source stage, relative to the stage.
+    const [sx, sy] = source.toScreen(from.x, from.y);
+    const x = to.x + (target.cssWidth / 2 - (sx / source.cssWidth) * target.cssWidth) / target.scale;
+    const y = to.y + (target.cssHeight / 2 - (sy / source.cssHeight) * target.cssHeight) / target.scale;
+    target.centerOn({ x, y });
+  } else {
+    const [x, y] = source.toImage(source.cssWidth / 2, source.cssHeight / 2);
+    target.centerOn({ x: (x / source.width) * target.width, y: (y / source.height) * target.height });
+  }
+}
+
+function follow(source, what) {
+  if (!paired || aligning) return;
+  aligning = true;
+  try {
+    for (const read of reads) {
+      if (!read.viewer || read.viewer === source || !read.viewer.source) continue;
+      if (what === "window") read.viewer.setWindow({ brightness: source.brightness, contrast: source.contrast, invert: source.invert });
+      else alignView(source, read.viewer);
+    }
+  } finally {
+    aligning = false;
+  }
 }
 
 function showRead(read) {
   if (shown === read) return;
-  if (shown) {
+  if (paired) {
+    // All films stay on screen; the selected column's film is marked.
+    for (const other of reads) root.querySelector(`[data-stage="${other.id}"]`).classList.toggle("current", other === read);
+    if (shown) shown.viewer.setHeatmap(null);
+  } else if (shown) {
     root.querySelector(`[data-stage="${shown.id}"]`).hidden = true;
     shown.viewer.setHeatmap(null);
-    if (config.columns) syncView(shown, read);
   }
   shown = read;
   root.querySelector(`[data-stage="${read.id}"]`).hidden = false;
@@ -735,7 +782,7 @@ function showShortcuts() {
   const table = shortcutsDialog.querySelector("[data-shortcut-table]");
   if (!table.rows.length) {
     const rows = [
-      [["S"], gettext("Show the other side: the same joint on the other hand or foot")],
+      [["S"], paired ? gettext("Next film: the same joint on the next film of the series") : gettext("Show the other side: the same joint on the other hand or foot")],
       [["←", "→"], gettext("Previous / next column (erosion and JSN of the right, then of the left)")],
       [["E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
       ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R")),
