@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from annotation.models import Assignment, Project
 from annotation.series import series_films_for_reader
+from consensus.previous import previous_consensus_for
 
 from .visits import _read_config, visit_sections
 
@@ -25,6 +26,7 @@ def series_workspace(request: HttpRequest, patient_id: int, side: str) -> HttpRe
     first = films[0].assignment.radiograph
     project = first.project
     hidden = project.reading_mode == Project.ReadingMode.PAIRED_HIDDEN
+    previous = previous_consensus_for(project=project, radiographs=[film.assignment.radiograph for film in films])
     reads = []
     for film in films:
         read = _read_config(request, film.assignment)
@@ -37,6 +39,8 @@ def series_workspace(request: HttpRequest, patient_id: int, side: str) -> HttpRe
         }
         read["column"] = film.key
         read["label"] = film.label
+        if film.assignment.radiograph_id in previous:
+            read["previous_consensus"] = previous[film.assignment.radiograph_id]
         if hidden:
             read["urls"].pop("single", None)
         reads.append(read)

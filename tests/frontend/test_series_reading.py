@@ -171,3 +171,66 @@ def test_a_series_is_missing_for_another_reader_and_in_a_project_read_film_by_fi
     Project.objects.filter(pk=project.pk).update(reading_mode=Project.ReadingMode.INDEPENDENT)
     client.force_login(reader)
     assert client.get(reverse("series-workspace", args=[patient, "RH"])).status_code == 404
+
+
+def _consensus_on(radiograph, value_of) -> None:
+    """A consensus run per dimension that labels every area of `radiograph`."""
+    from consensus.models import ConsensusLabel, ConsensusRun
+
+    for dimension in ("erosion", "jsn"):
+        run = ConsensusRun.objects.create(project=radiograph.project, dimension=dimension, aggregator="dawid_skene", version=1)
+        areas = JointArea.objects.filter(scheme=radiograph.project.scheme, body_part=radiograph.body_part, dimension=dimension)
+        ConsensusLabel.objects.bulk_create(
+            ConsensusLabel(run=run, radiograph=radiograph, area=area, label=value_of(area), posterior=[1.0]) for area in areas
+        )
+
+
+@pytest.mark.django_db
+def test_known_order_shows_the_previous_films_consensus_beside_each_cell_only_when_the_project_offers_it(client, schemes):
+    project, (reader, second), films = _project(Project.ReadingMode.PAIRED_KNOWN, "prevcons")
+    patient = films["tpx-baseline"].visit.patient_id
+    _consensus_on(films["tpx-baseline"], lambda area: 1 + area.order % 2)
+    # The other reader's own grade differs from the consensus: only the consensus may show.
+    other_read = Assignment.objects.get(reader=second, radiograph=films["tpx-baseline"])
+    area = JointArea.objects.get(scheme=project.scheme, code="mcp_E__2")
+    services.grade_bulk_save(assignment=other_read, user=second, items=[services.GradeInput(area=area, value=5, version=0)])
+    client.force_login(reader)
+    url = reverse("series-workspace", args=[patient, "RH"])
+    assert not any("previous_consensus" in read for read in _config(client.get(url).content.decode())["reads"])  # off by default
+
+    Project.objects.filter(pk=project.pk).update(show_previous_consensus=True)
+    reads = _config(client.get(url).content.decode())["reads"]
+    # Month 12 shows the baseline's consensus; the baseline has no earlier film; month 24 has no consensus before it.
+    assert "previous_consensus" not in reads[0] and "previous_consensus" not in reads[2]
+    shown = reads[1]["previous_consensus"]
+    hand_areas = JointArea.objects.filter(scheme=project.scheme, body_part="hand")
+    assert shown == {a.code: 1 + a.order % 2 for a in hand_areas}
+    assert shown["mcp_E__2"] != 5
+
+    # In hidden order the option shows nothing: the previous film would give the order away.
+    Project.objects.filter(pk=project.pk).update(reading_mode=Project.ReadingMode.PAIRED_HIDDEN)
+    assert not any("previous_consensus" in read for read in _config(client.get(url).content.decode())["reads"])
+
+
+@pytest.mark.django_db
+def test_the_lead_switches_the_previous_consensus_on_in_known_order_only_and_readers_cannot(client, schemes):
+    known, (reader, _), _ = _project(Project.ReadingMode.PAIRED_KNOWN, "leadknown")
+    hidden, _, _ = _project(Project.ReadingMode.PAIRED_HIDDEN, "leadhidden")
+    lead = make_user("series_lead")
+    for project in (known, hidden):
+        services.membership_set(user=lead, project=project, role=Membership.Role.LEAD)
+    url = lambda project: reverse("consensus-progression-previous-consensus", args=[project.pk])  # noqa: E731
+    client.force_login(reader)
+    assert client.post(url(known), {"show": "1"}).status_code == 403
+    assert Project.objects.get(pk=known.pk).show_previous_consensus is False
+    client.force_login(lead)
+    assert client.post(url(known), {"show": "1"}).status_code == 302
+    assert Project.objects.get(pk=known.pk).show_previous_consensus is True
+    page = client.get(reverse("consensus-progression", args=[known.pk])).content.decode()
+    assert "Readers see the previous film's consensus beside each cell." in page and 'name="show" value="0"' in page
+    # In hidden order the option is refused: nothing changes.
+    response = client.post(url(hidden), {"show": "1"}, follow=True)
+    assert "only in paired reading with the order known" in response.content.decode()
+    assert Project.objects.get(pk=hidden.pk).show_previous_consensus is False
+    client.post(url(known), {"show": "0"})
+    assert Project.objects.get(pk=known.pk).show_previous_consensus is False

@@ -164,6 +164,16 @@ function renderCell(slot) {
   else if (view.kind === "suggested") state = interpolate(gettext("%(value)s, suggested, not confirmed"), { value: view.value });
   else state = view.pending ? interpolate(gettext("%(value)s, not saved yet"), { value: view.value }) : String(view.value);
   td.setAttribute("aria-label", `${read.name}, ${interpolate(gettext("%(joint)s, %(dimension)s: %(state)s"), { joint: cell.label, dimension: DIMENSION_NAMES[cell.dimension], state })}`);
+  // Order-known paired reading, if the project offers it: the previous film's consensus, small.
+  const previous = read.previous_consensus ? read.previous_consensus[code] : undefined;
+  if (previous !== undefined) {
+    const hint = document.createElement("span");
+    hint.className = "previous-consensus";
+    hint.textContent = String(previous);
+    hint.title = interpolate(gettext("previous consensus %(value)s"), { value: previous });
+    td.append(hint);
+    td.setAttribute("aria-label", `${td.getAttribute("aria-label")}; ${interpolate(gettext("previous consensus %(value)s"), { value: previous })}`);
+  }
   if (cell.suggestion) {
     const percents = cell.suggestion.distribution.map((p, grade) => `${grade}: ${Math.round(p * 100)}%`).join("  ");
     td.title = interpolate(gettext("Suggestion %(label)s (%(percents)s)"), { label: cell.suggestion.label, percents });
