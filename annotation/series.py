@@ -54,7 +54,8 @@ class SeriesFilm:
 
     assignment: Assignment
     key: str  # the column key on the page: "A", "B", ...; never a timepoint
-    label: str  # "Film A" in hidden order; the timepoint (and date) in known order
+    label: str  # "Film A" in hidden order; the timepoint in known order
+    date: str = ""  # the visit's (shifted) acquisition date in known order; never in hidden order
 
 
 def _chronological(read: Assignment) -> tuple:
@@ -85,8 +86,8 @@ def series_films_for_reader(*, user: AbstractBaseUser, patient_id: int, side: st
     films = []
     for index, read in enumerate(reads):
         visit = read.radiograph.visit
-        label = f"{visit.timepoint} · {visit.acquired_on.isoformat()}" if visit.acquired_on else visit.timepoint
-        films.append(SeriesFilm(assignment=read, key=chr(65 + index) if index < 26 else str(index), label=label))
+        date = visit.acquired_on.isoformat() if visit.acquired_on else ""
+        films.append(SeriesFilm(assignment=read, key=chr(65 + index) if index < 26 else str(index), label=visit.timepoint, date=date))
     return films
 
 

@@ -50,7 +50,7 @@ def series_workspace(request: HttpRequest, patient_id: int, side: str) -> HttpRe
         # The draft key of the series; a string, so it never meets a visit's numeric id.
         "visit": {"id": f"series-{patient_id}-{side_code}"},
         "series": {"patient": first.visit.patient.pseudonym, "side": side_code, "order_hidden": hidden},
-        "columns": [{"key": film.key, "label": film.label} for film in films],
+        "columns": [{"key": film.key, "label": film.label, "date": film.date} for film in films],
         "project": {
             "id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions,
             "suggestions_need_look": project.suggestions_need_look,

@@ -152,8 +152,8 @@ def test_known_order_shows_the_films_chronologically_under_their_timepoints(clie
     patient = films["tpx-baseline"].visit.patient_id
     client.force_login(reader)
     config = _config(client.get(reverse("series-workspace", args=[patient, "RH"])).content.decode())
-    assert [column["label"] for column in config["columns"]] == [
-        "tpx-baseline · 2020-02-11", "tpx-month12 · 2021-02-23", "tpx-month24 · 2022-03-17"
+    assert [(column["label"], column["date"]) for column in config["columns"]] == [
+        ("tpx-baseline", "2020-02-11"), ("tpx-month12", "2021-02-23"), ("tpx-month24", "2022-03-17")
     ]
     assert [_image_radiograph(read) for read in config["reads"]] == [
         films[name].pk for name in ("tpx-baseline", "tpx-month12", "tpx-month24")

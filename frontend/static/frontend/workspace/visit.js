@@ -523,7 +523,8 @@ if (paired) {
     stage.hidden = false;
     const label = document.createElement("span");
     label.className = "stage-label";
-    label.textContent = read.name;
+    const date = config.columns.find((column) => column.key === read.column)?.date;
+    label.textContent = date ? `${read.name} · ${date}` : read.name;
     stage.append(label);
   }
 }
