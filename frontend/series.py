@@ -9,15 +9,22 @@ the page draws with.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from annotation.models import Assignment, Project
 from annotation.series import series_films_for_reader
 from consensus.previous import previous_consensus_for
 
 from .visits import _read_config, visit_sections
+
+
+def refuse_in_hidden_order(assignment: Assignment) -> None:
+    """Http404 for a single film's pages that name its visit (scores CSV, print) in hidden order."""
+    if assignment.radiograph.project.reading_mode == Project.ReadingMode.PAIRED_HIDDEN:
+        raise Http404(_("Not available while the order of the films is hidden."))
 
 
 @login_required

@@ -16,7 +16,7 @@ from annotation.models import Assignment
 from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
 from annotation.series import is_paired, series_rows
 
-from . import visits
+from . import series, visits
 from .scoresheet import score_rows, short_label
 
 
@@ -161,6 +161,7 @@ def _saved_table(assignment: Assignment) -> tuple[list[dict], dict[str, int]]:
 @login_required
 def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
+    series.refuse_in_hidden_order(assignment)
     radiograph = assignment.radiograph
     rows, totals = _saved_table(assignment)
     patient, timepoint = radiograph.visit.patient.pseudonym, radiograph.visit.timepoint
@@ -189,6 +190,7 @@ def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
 @login_required
 def workspace_print(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
+    series.refuse_in_hidden_order(assignment)
     rows, totals = _saved_table(assignment)
     return render(
         request,

@@ -234,3 +234,26 @@ def test_the_lead_switches_the_previous_consensus_on_in_known_order_only_and_rea
     assert Project.objects.get(pk=hidden.pk).show_previous_consensus is False
     client.post(url(known), {"show": "0"})
     assert Project.objects.get(pk=known.pk).show_previous_consensus is False
+
+
+@pytest.mark.django_db
+def test_in_hidden_order_a_films_own_pages_redirect_or_refuse_and_the_reader_api_names_no_visit(client, hidden):
+    project, (reader, _), films = hidden
+    read = Assignment.objects.get(reader=reader, radiograph=films["tpx-month12"])
+    patient = films["tpx-baseline"].visit.patient_id
+    client.force_login(reader)
+    response = client.get(reverse("workspace", args=[read.pk]))
+    assert response.status_code == 302 and response.url == reverse("series-workspace", args=[patient, "RH"])
+    assert client.get(reverse("workspace-csv", args=[read.pk])).status_code == 404
+    assert client.get(reverse("workspace-print", args=[read.pk])).status_code == 404
+    listing = client_for(reader).get(reverse("api-worklist", args=[project.pk])).json()
+    assert len(listing["assignments"]) == 4 and not [secret for secret in SECRETS if secret in json.dumps(listing)]
+    detail = client_for(reader).get(reverse("api-assignment-detail", args=[read.pk])).json()
+    assert detail["assignment"]["radiograph"]["timepoint"] is None
+    # The lead still sees which visit each film is.
+    lead = make_user("hidden_lead")
+    services.membership_set(user=lead, project=project, role=Membership.Role.LEAD)
+    detail = client_for(lead).get(reverse("api-radiograph-detail", args=[films["tpx-month12"].pk])).json()
+    assert detail["radiograph"]["timepoint"] == "tpx-month12"
+    mine = client_for(reader).get(reverse("api-radiograph-detail", args=[films["tpx-month12"].pk])).json()
+    assert mine["radiograph"]["timepoint"] is None
