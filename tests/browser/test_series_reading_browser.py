@@ -85,8 +85,14 @@ def test_a_series_read_in_hidden_order_by_keyboard_stores_each_grade_on_its_own_
         page.keyboard.press(str(value))
         typed[film].append(value)
     assert films_seen == ["A"] * 31 + ["B"] * 31
-    # Flipping back to Film A by key keeps the zoom in step.
+    # Zooming the selected film zooms the other to the same relative size; "S" flips to Film A.
     page.keyboard.press("+")
+    page.keyboard.press("+")
+    stages = page.locator(".viewer-stage")
+    expect(stages.nth(1)).not_to_have_attribute("data-zoom", "1.000")
+    zoom = stages.nth(1).get_attribute("data-zoom")
+    assert float(zoom) > 1.2
+    expect(stages.nth(0)).to_have_attribute("data-zoom", zoom)
     page.keyboard.press("s")
     expect(page.locator("#visit")).to_have_attribute("data-side", "hand:A")
     screenshot(page, "series-hidden-order-1366x768")

@@ -493,7 +493,11 @@ for (const read of reads) {
     activate(own.find((slot) => slot.dimension === active?.dimension) || own[0]);
   });
   viewer.addEventListener("move", (event) => queueLandmark(read, event.detail));
-  viewer.addEventListener("view", () => follow(viewer, "view"));
+  viewer.addEventListener("view", () => {
+    // The zoom relative to the film's fitted size, on the stage: what "in step" means here.
+    if (paired) viewer.stage.dataset.zoom = (viewer.scale / viewer.fitScale()).toFixed(3);
+    follow(viewer, "view");
+  });
   viewer.addEventListener("window", () => {
     follow(viewer, "window");
     if (shown !== read) return;
