@@ -98,7 +98,7 @@ class ProjectAssignmentListApi(APIView):
             user=request.user, project_id=project_id, readers_message="Only the project's leads see every reader's assignments."
         )
         assignments = selectors.assignment_list_for_lead(user=request.user, project=project)
-        return Response(LeadAssignmentSerializer(assignments, many=True).data)
+        return Response(LeadAssignmentSerializer(assignments, many=True, context={"show_timepoint": True}).data)
 
 
 class AssignmentDetailApi(APIView):
@@ -240,7 +240,10 @@ class RadiographDetailApi(APIView):
         radiograph = _radiograph_or_404(request, radiograph_id)
         return Response(
             {
-                "radiograph": RadiographSerializer(radiograph).data,
+                "radiograph": RadiographSerializer(
+                    radiograph,
+                    context={"show_timepoint": selectors.project_is_led(user=request.user, project=radiograph.project)},
+                ).data,
                 "landmarks": LandmarkSerializer(selectors.landmark_list_for(radiograph=radiograph, user=request.user), many=True).data,
                 "grades": GradeSerializer(selectors.grade_list_visible(user=request.user, radiograph=radiograph), many=True).data,
             }

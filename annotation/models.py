@@ -101,6 +101,11 @@ class Project(models.Model):
     )
     # How a patient's films are read: alone, or side by side with the order known or hidden.
     reading_mode = models.CharField(max_length=16, choices=ReadingMode.choices, default=ReadingMode.INDEPENDENT)
+    # Only in order-known paired reading, and only the consensus: never another reader's own grades.
+    show_previous_consensus = models.BooleanField(
+        default=False,
+        help_text="In paired reading with the order known, show beside each cell the consensus grade of the patient's previous film.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class ReadingUnit(models.TextChoices):

@@ -65,7 +65,7 @@ class OwnGradeSerializer(GradeSerializer):
 
 class RadiographSerializer(serializers.ModelSerializer):
     patient = serializers.CharField(source="visit.patient.pseudonym")
-    timepoint = serializers.CharField(source="visit.timepoint")
+    timepoint = serializers.CharField(source="visit.timepoint", allow_null=True, help_text="null for readers in projects read in hidden order")
     image_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -74,6 +74,14 @@ class RadiographSerializer(serializers.ModelSerializer):
 
     def get_image_url(self, radiograph: Radiograph) -> str:
         return reverse("api-radiograph-image", args=[radiograph.pk])
+
+    def to_representation(self, radiograph: Radiograph) -> dict:
+        data = super().to_representation(radiograph)
+        # Read in hidden order, a reader must not learn which visit a film is; leads (context
+        # `show_timepoint`) still do.
+        if radiograph.project.reading_mode == Project.ReadingMode.PAIRED_HIDDEN and not self.context.get("show_timepoint"):
+            data["timepoint"] = None
+        return data
 
 
 class AssignmentSummarySerializer(serializers.ModelSerializer):

@@ -76,6 +76,24 @@ def membership_set(*, user: AbstractBaseUser, project: Project, role: str) -> Me
     return membership
 
 
+class OptionNotOffered(Exception):
+    """The project's reading mode does not allow the option asked for."""
+
+
+@transaction.atomic
+def project_previous_consensus_set(*, project: Project, show: bool) -> Project:
+    """Show (or stop showing) the previous film's consensus beside each cell; order-known only.
+
+    Refused to switch on in any other mode: in hidden order the previous film's grades would give
+    the order away, and read film by film there is no previous film on the page.
+    """
+    if show and project.reading_mode != Project.ReadingMode.PAIRED_KNOWN:
+        raise OptionNotOffered(project.reading_mode)
+    Project.objects.filter(pk=project.pk).update(show_previous_consensus=show)
+    project.show_previous_consensus = show
+    return project
+
+
 @transaction.atomic
 def assignments_create(*, radiograph: Radiograph, readers: Iterable[AbstractBaseUser], priority: float = 0.0) -> list[Assignment]:
     created = []

@@ -31,3 +31,10 @@ urlpatterns += [
 urlpatterns += [
     path("visits/<int:visit_id>/submit/", apis.VisitSubmitApi.as_view(), name="api-visit-submit"),
 ]
+
+# Reading a patient's series (paired reading modes).
+from . import series_apis  # noqa: E402
+
+urlpatterns += [
+    path("series/<int:patient_id>/<str:side>/submit/", series_apis.SeriesSubmitApi.as_view(), name="api-series-submit"),
+]

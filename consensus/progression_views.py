@@ -14,6 +14,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from annotation.services import OptionNotOffered, project_previous_consensus_set
+
 from . import selectors, services
 from .models import ConsensusRun, Fusion
 from .progression import CONSENSUS, progression_report, sdc_of
@@ -70,4 +72,21 @@ def progression_fusion_set(request: HttpRequest, project_id: int) -> HttpRespons
         services.consensus_fusion_set(project=project, fusion=fusion)
         consensus_recompute_now(project=project, trigger=ConsensusRun.Trigger.DASHBOARD, requested_by=request.user)
         messages.success(request, _("Fusion set to %(fusion)s; the consensus is being recomputed.") % {"fusion": Fusion(fusion).label})
+    return redirect(reverse("consensus-progression", args=[project.pk]))
+
+
+@login_required
+@require_POST
+def progression_previous_consensus_set(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The lead's choice: show readers the previous film's consensus beside each cell (order known)."""
+    project = selectors.project_led_for_consensus(user=request.user, project_id=project_id)
+    show = request.POST.get("show") == "1"
+    try:
+        project_previous_consensus_set(project=project, show=show)
+    except OptionNotOffered:
+        messages.error(request, _("The previous consensus can be shown only in paired reading with the order known."))
+    else:
+        messages.success(
+            request, _("Readers now see the previous film's consensus.") if show else _("Readers no longer see the previous film's consensus.")
+        )
     return redirect(reverse("consensus-progression", args=[project.pk]))

@@ -13,6 +13,11 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/progression/", progression_views.progression_page, name="consensus-progression"),
     path("projects/<int:project_id>/progression/fusion/", progression_views.progression_fusion_set, name="consensus-progression-fusion"),
+    path(
+        "projects/<int:project_id>/progression/previous-consensus/",
+        progression_views.progression_previous_consensus_set,
+        name="consensus-progression-previous-consensus",
+    ),
     path("api/projects/<int:project_id>/consensus/", apis.ConsensusSummaryApi.as_view(), name="api-consensus-summary"),
     path("api/projects/<int:project_id>/consensus/runs/", apis.ConsensusRunListApi.as_view(), name="api-consensus-runs"),
     path("api/projects/<int:project_id>/consensus/labels/", apis.ConsensusLabelListApi.as_view(), name="api-consensus-labels"),

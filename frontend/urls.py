@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.i18n import JavaScriptCatalog
 
-from . import views, visits
+from . import series, views, visits
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("read/<int:assignment_id>/scores.csv", views.workspace_csv, name="workspace-csv"),
     path("read/<int:assignment_id>/print/", views.workspace_print, name="workspace-print"),
     path("visit/<int:visit_id>/", visits.visit_workspace, name="visit-workspace"),
+    path("series/<int:patient_id>/<str:side>/", series.series_workspace, name="series-workspace"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["frontend"]), name="javascript-catalog"),
 ]

@@ -14,8 +14,9 @@ from django.utils.translation import gettext as _
 from annotation import selectors
 from annotation.models import Assignment
 from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
+from annotation.series import is_paired, series_rows
 
-from . import visits
+from . import series, visits
 from .scoresheet import score_rows, short_label
 
 
@@ -58,6 +59,7 @@ def worklist(request: HttpRequest, project_id: int) -> HttpResponse:
             "project": project,
             "rows": rows,
             "visit_rows": visits.visit_rows(assignments) if by_visit else None,
+            "series_rows": series_rows(assignments) if is_paired(project) else None,
             "progress": selectors.assignment_progress(user=request.user, project=project),
             "next": upcoming,
             "prefetch_images": [_display_url(upcoming)],
@@ -72,6 +74,9 @@ def worklist_next(request: HttpRequest, project_id: int) -> HttpResponse:
     if assignment is None:
         messages.info(request, _("Nothing left to read in this project."))
         return redirect("worklist", project_id=project.pk)
+    if is_paired(project):
+        radiograph = assignment.radiograph
+        return redirect("series-workspace", patient_id=radiograph.visit.patient_id, side=radiograph.side)
     if project.reading_unit == project.ReadingUnit.VISIT:
         return redirect("visit-workspace", visit_id=assignment.radiograph.visit_id)
     return redirect("workspace", assignment_id=assignment.pk)
@@ -82,6 +87,9 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
     radiograph = assignment.radiograph
     project = radiograph.project
+    if is_paired(project):
+        # A paired project is read series by series; the single-film page would name the visit.
+        return redirect("series-workspace", patient_id=radiograph.visit.patient_id, side=radiograph.side)
     areas = list(selectors.area_list_for(radiograph=radiograph))
     landmarks = selectors.landmark_list_for(radiograph=radiograph, user=request.user)
     # The page starts from the server's data embedded here, so it paints and restores a draft
@@ -153,6 +161,7 @@ def _saved_table(assignment: Assignment) -> tuple[list[dict], dict[str, int]]:
 @login_required
 def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
+    series.refuse_in_hidden_order(assignment)
     radiograph = assignment.radiograph
     rows, totals = _saved_table(assignment)
     patient, timepoint = radiograph.visit.patient.pseudonym, radiograph.visit.timepoint
@@ -181,6 +190,7 @@ def workspace_csv(request: HttpRequest, assignment_id: int) -> HttpResponse:
 @login_required
 def workspace_print(request: HttpRequest, assignment_id: int) -> HttpResponse:
     assignment = selectors.assignment_get_own(user=request.user, assignment_id=assignment_id)
+    series.refuse_in_hidden_order(assignment)
     rows, totals = _saved_table(assignment)
     return render(
         request,

@@ -16,10 +16,17 @@ const $ = (selector) => root.querySelector(selector);
 const csrfToken = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 const assisted = config.project.suggestions === "assisted";
 const needLook = assisted && config.project.suggestions_need_look !== false;
-const SIDES = ["R", "L"];
+// The columns: the sides of a visit, or (config.columns) the films of a patient's series, where a
+// read's `column` names its film and the "other side" key flips to the next film.
+const SIDES = config.columns ? config.columns.map((column) => column.key) : ["R", "L"];
 const COLUMNS = SIDES.flatMap((side) => DIMENSIONS.map((dimension) => ({ side, dimension })));
 const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN") };
-const SIDE_NAMES = { R: gettext("Right"), L: gettext("Left") };
+const SIDE_NAMES = config.columns
+  ? Object.fromEntries(config.columns.map((column) => [column.key, column.label]))
+  : { R: gettext("Right"), L: gettext("Left") };
+const columnOf = (read) => read.column || read.laterality;
+// Paired reading shows every film at once, their viewers kept in step.
+const paired = Boolean(config.columns);
 const PART_NAMES = { hand: gettext("hand"), foot: gettext("foot") };
 
 function loadJSON(key) {
@@ -45,7 +52,7 @@ const reads = config.reads.map((read) => {
   return {
     ...read,
     id: read.assignment.id,
-    name: `${SIDE_NAMES[read.laterality]} ${PART_NAMES[read.body_part] || read.body_part}`,
+    name: read.column ? SIDE_NAMES[read.column] : `${SIDE_NAMES[read.laterality]} ${PART_NAMES[read.body_part] || read.body_part}`,
     readOnly,
     draftKey,
     stored,
@@ -58,7 +65,7 @@ const reads = config.reads.map((read) => {
 });
 const readOnly = reads.every((read) => read.readOnly);
 const openReads = reads.filter((read) => !read.readOnly);
-const readAt = (bodyPart, side) => reads.find((read) => read.body_part === bodyPart && read.laterality === side) || null;
+const readAt = (bodyPart, side) => reads.find((read) => read.body_part === bodyPart && columnOf(read) === side) || null;
 
 function saveDraft(read) {
   if (read.readOnly || submitted) return;
@@ -136,7 +143,7 @@ function buildTable() {
     }
   }
   for (const side of SIDES) {
-    if (!reads.some((read) => read.laterality === side)) $(`[data-side-head="${side}"]`).classList.add("no-image");
+    if (!reads.some((read) => columnOf(read) === side)) $(`[data-side-head="${side}"]`).classList.add("no-image");
   }
 }
 
@@ -157,6 +164,16 @@ function renderCell(slot) {
   else if (view.kind === "suggested") state = interpolate(gettext("%(value)s, suggested, not confirmed"), { value: view.value });
   else state = view.pending ? interpolate(gettext("%(value)s, not saved yet"), { value: view.value }) : String(view.value);
   td.setAttribute("aria-label", `${read.name}, ${interpolate(gettext("%(joint)s, %(dimension)s: %(state)s"), { joint: cell.label, dimension: DIMENSION_NAMES[cell.dimension], state })}`);
+  // Order-known paired reading, if the project offers it: the previous film's consensus, small.
+  const previous = read.previous_consensus ? read.previous_consensus[code] : undefined;
+  if (previous !== undefined) {
+    const hint = document.createElement("span");
+    hint.className = "previous-consensus";
+    hint.textContent = String(previous);
+    hint.title = interpolate(gettext("previous consensus %(value)s"), { value: previous });
+    td.append(hint);
+    td.setAttribute("aria-label", `${td.getAttribute("aria-label")}; ${interpolate(gettext("previous consensus %(value)s"), { value: previous })}`);
+  }
   if (cell.suggestion) {
     const percents = cell.suggestion.distribution.map((p, grade) => `${grade}: ${Math.round(p * 100)}%`).join("  ");
     td.title = interpolate(gettext("Suggestion %(label)s (%(percents)s)"), { label: cell.suggestion.label, percents });
@@ -237,7 +254,7 @@ function switchDimension(dimension) {
 }
 
 function switchSide() {
-  const other = SIDES.find((side) => side !== active.side);
+  const other = SIDES[(SIDES.indexOf(active.side) + 1) % SIDES.length];
   const cols = active.gridRow.cols;
   const same = cols[COLUMNS.findIndex((item) => item.side === other && item.dimension === active.dimension)];
   const any = same || cols.find((slot) => slot && slot.side === other);
@@ -272,6 +289,7 @@ function activate(slot, { focus = true, look = true } = {}) {
   if (focus && document.activeElement !== slot.td && !document.querySelector("dialog[open]")) slot.td.focus({ preventScroll: true });
   slot.td.scrollIntoView({ block: "nearest" });
   showRead(slot.read);
+  if (paired) for (const read of reads) if (read !== slot.read) read.viewer.select(slot.joint);
   slot.read.viewer.select(slot.joint);
   renderPicker();
   updateHeatmap();
@@ -366,7 +384,7 @@ function renderTotals() {
     const columns = document.createElement("tr");
     columns.append(cell("th", interpolate(gettext("Total, %(part)s"), { part })));
     const images = document.createElement("tr");
-    images.append(cell("th", interpolate(gettext("SvdH, each %(part)s"), { part })));
+    images.append(cell("th", paired ? gettext("SvdH, each film") : interpolate(gettext("SvdH, each %(part)s"), { part })));
     for (const side of SIDES) {
       const read = readAt(section.body_part, side);
       const totals = read ? read.sheet.totals() : null;
@@ -382,8 +400,17 @@ function renderTotals() {
   }
   const grand = document.createElement("tr");
   grand.className = "grand";
-  grand.append(cell("th", gettext("SvdH total, visit")), cell("td", String(visitTotal), COLUMNS.length, "visit"));
-  foot.append(grand);
+  if (!paired) {
+    grand.append(cell("th", gettext("SvdH total, visit")), cell("td", String(visitTotal), COLUMNS.length, "visit"));
+    foot.append(grand);
+  } else if (!config.series.order_hidden && reads.length > 1) {
+    // Summing films of different visits means nothing; in known order the change does.
+    const first = reads[0].sheet.totals();
+    const last = reads[reads.length - 1].sheet.totals();
+    const change = first.missing || last.missing ? "·" : String(last.image - first.image);
+    grand.append(cell("th", gettext("Change, first to last film")), cell("td", change, COLUMNS.length, "change"));
+    foot.append(grand);
+  }
   root.style.setProperty("--totals-height", `${foot.offsetHeight}px`);
   const notes = [];
   if (unconfirmed) notes.push(interpolate(gettext("%(n)s suggestions not counted yet."), { n: unconfirmed }));
@@ -466,7 +493,13 @@ for (const read of reads) {
     activate(own.find((slot) => slot.dimension === active?.dimension) || own[0]);
   });
   viewer.addEventListener("move", (event) => queueLandmark(read, event.detail));
+  viewer.addEventListener("view", () => {
+    // The zoom relative to the film's fitted size, on the stage: what "in step" means here.
+    if (paired) viewer.stage.dataset.zoom = (viewer.scale / viewer.fitScale()).toFixed(3);
+    follow(viewer, "view");
+  });
   viewer.addEventListener("window", () => {
+    follow(viewer, "window");
     if (shown !== read) return;
     $('[data-control="brightness"]').value = String(Math.round(viewer.brightness));
     $('[data-control="contrast"]').value = String(Math.round(viewer.contrast));
@@ -487,10 +520,63 @@ for (const read of reads) {
   });
   read.viewer = viewer;
 }
+if (paired) {
+  root.classList.add("paired");
+  for (const read of reads) {
+    const stage = root.querySelector(`[data-stage="${read.id}"]`);
+    stage.hidden = false;
+    const label = document.createElement("span");
+    label.className = "stage-label";
+    const date = config.columns.find((column) => column.key === read.column)?.date;
+    label.textContent = date ? `${read.name} · ${date}` : read.name;
+    stage.append(label);
+  }
+}
+
+// Paired reading: every film follows the one the reader zooms, pans or windows: the same zoom
+// relative to the film's size, and the selected joint at the same place in each stage (the films'
+// poses differ, so matching pixels would not match joints).
+let aligning = false;
+
+function alignView(source, target) {
+  if (source.fitted) return target.fit();
+  target.scale = target.fitScale() * (source.scale / source.fitScale());
+  target.fitted = false;
+  const from = source.landmarks.get(source.selected);
+  const to = target.landmarks.get(source.selected);
+  if (from && to) {
+    // The image point that puts the joint where it is in the source stage, relative to the stage.
+    const [sx, sy] = source.toScreen(from.x, from.y);
+    const x = to.x + (target.cssWidth / 2 - (sx / source.cssWidth) * target.cssWidth) / target.scale;
+    const y = to.y + (target.cssHeight / 2 - (sy / source.cssHeight) * target.cssHeight) / target.scale;
+    target.centerOn({ x, y });
+  } else {
+    const [x, y] = source.toImage(source.cssWidth / 2, source.cssHeight / 2);
+    target.centerOn({ x: (x / source.width) * target.width, y: (y / source.height) * target.height });
+  }
+}
+
+function follow(source, what) {
+  if (!paired || aligning) return;
+  aligning = true;
+  try {
+    for (const read of reads) {
+      if (!read.viewer || read.viewer === source || !read.viewer.source) continue;
+      if (what === "window") read.viewer.setWindow({ brightness: source.brightness, contrast: source.contrast, invert: source.invert });
+      else alignView(source, read.viewer);
+    }
+  } finally {
+    aligning = false;
+  }
+}
 
 function showRead(read) {
   if (shown === read) return;
-  if (shown) {
+  if (paired) {
+    // All films stay on screen; the selected column's film is marked.
+    for (const other of reads) root.querySelector(`[data-stage="${other.id}"]`).classList.toggle("current", other === read);
+    if (shown) shown.viewer.setHeatmap(null);
+  } else if (shown) {
     root.querySelector(`[data-stage="${shown.id}"]`).hidden = true;
     shown.viewer.setHeatmap(null);
   }
@@ -499,7 +585,7 @@ function showRead(read) {
   // The filter is shared by the stacked images: write this one's window into it.
   read.viewer.setWindow({});
   $("[data-viewer-side]").textContent = read.name;
-  root.dataset.side = `${read.body_part}:${read.laterality}`;
+  root.dataset.side = `${read.body_part}:${columnOf(read)}`;
   viewerNotice("");
 }
 
@@ -711,7 +797,7 @@ function showShortcuts() {
   const table = shortcutsDialog.querySelector("[data-shortcut-table]");
   if (!table.rows.length) {
     const rows = [
-      [["S"], gettext("Show the other side: the same joint on the other hand or foot")],
+      [["S"], paired ? gettext("Next film: the same joint on the next film of the series") : gettext("Show the other side: the same joint on the other hand or foot")],
       [["←", "→"], gettext("Previous / next column (erosion and JSN of the right, then of the left)")],
       [["E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
       ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R")),
