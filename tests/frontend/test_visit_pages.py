@@ -67,7 +67,7 @@ def test_the_visit_form_has_a_section_per_body_part_and_the_reads_right_before_l
     assert [(read["body_part"], read["laterality"]) for read in config["reads"]] == [("hand", "R"), ("hand", "L"), ("foot", "L")]
     assert [section["body_part"] for section in config["sections"]] == ["hand", "foot"]
     foot_rows = [row["joint"] for row in config["sections"][1]["rows"] if not row.get("group_heading")]
-    assert foot_rows == ["mtp_ip", "mtp1", "mtp2", "mtp3", "mtp4", "mtp5"]
+    assert foot_rows == ["mtp1", "mtp2", "mtp3", "mtp4", "mtp5", "mtp_ip"]  # the paper form: MTP 1-5, then the hallux IP
     assert config["urls"]["submit"] == reverse("api-visit-submit", args=[visit_id])
     assert config["reads"][2]["urls"]["grades"] == reverse("api-grade-bulk-save", args=[reads[("P-016", "LF")].pk])
 
