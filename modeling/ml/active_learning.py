@@ -447,17 +447,21 @@ def label_saving(summary: dict[str, dict[str, list[float]]], strategy: str, base
     """How many fewer hands `strategy` needs to reach the baseline's final mean `metric`.
 
     saving = 1 - hands(strategy reaches target) / hands(baseline's last point); None when the
-    strategy never reaches the target within its curve.
+    strategy never reaches the target within its curve, and None when the baseline did not learn
+    (its final mean is not above its first): reaching a target the baseline already had at its
+    first point measures noise, not a saving.
     """
     base, mine = summary[baseline], summary[strategy]
     target = base[f"{metric}_mean"][-1]
     baseline_hands = base["labelled_hands"][-1]
+    baseline_learned = bool(base[f"{metric}_mean"][-1] > base[f"{metric}_mean"][0])
     needed = labels_to_reach(mine["labelled_hands"], mine[f"{metric}_mean"], target)
     return {
         "target": target,
         "baseline_hands": baseline_hands,
+        "baseline_learned": baseline_learned,
         "strategy_hands": needed,
-        "saving": None if needed is None else 1.0 - needed / baseline_hands,
+        "saving": None if needed is None or not baseline_learned else 1.0 - needed / baseline_hands,
     }
 
 
@@ -504,6 +508,9 @@ def plot_learning_curves(summary: dict[str, dict[str, list[float]]], path: str |
             lines = [f"hands to reach random's final {target:.3f}:"]
             for i, strategy in enumerate(others):
                 saving = label_saving(summary, strategy)
+                if not saving["baseline_learned"]:
+                    lines = ["random's curve does not rise (final not above first):", "no label saving can be read"]
+                    break
                 if saving["strategy_hands"] is None:
                     lines.append(f"{strategy}: not reached")
                     continue

@@ -96,6 +96,7 @@ def test_summary_averages_seeds_and_measures_the_label_saving():
     assert saving["target"] == pytest.approx(0.6)
     assert saving["strategy_hands"] == pytest.approx(20.0)
     assert saving["saving"] == pytest.approx(1 / 3)
+    assert saving["baseline_learned"] is True
     assert AL.labels_to_reach([10, 20], [0.2, 0.4], 0.3) == pytest.approx(15.0)
     assert AL.labels_to_reach([10, 20], [0.2, 0.4], 0.5) is None
 
@@ -160,3 +161,13 @@ def test_seed_intervals_of_identical_seeds_have_zero_width_and_a_noisy_seed_wide
     iv = AL.seed_intervals(noisy, "entropy", replicates=200)
     assert iv["hands"]["high"] > iv["hands"]["low"] == pytest.approx(20.0)
     assert iv["area_difference"]["low"] < iv["area_difference"]["high"]
+
+
+def test_no_saving_is_read_off_a_baseline_that_did_not_learn():
+    # Random ends below where it started: entropy "reaches" random's final at its first point,
+    # which would read as a two-thirds saving although nothing was learned.
+    results = [_result("random", 0, [0.30, 0.25, 0.28]), _result("entropy", 0, [0.30, 0.31, 0.29])]
+    saving = AL.label_saving(AL.summarise(results), "entropy")
+    assert saving["baseline_learned"] is False
+    assert saving["strategy_hands"] == pytest.approx(10.0)
+    assert saving["saving"] is None

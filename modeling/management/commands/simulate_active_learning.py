@@ -123,6 +123,8 @@ class Command(BaseCommand):
         for name, saving in savings.items():
             reached = "never" if saving["strategy_hands"] is None else f"{saving['strategy_hands']:.1f} hands"
             share = "n/a" if saving["saving"] is None else f"{saving['saving']:+.0%}"
+            if not saving["baseline_learned"]:
+                share = "n/a: random's curve does not rise (final not above first), so no saving can be read"
             self.stdout.write(
                 f"  {name} reaches random's final weighted accuracy {saving['target']:.3f} "
                 f"({saving['baseline_hands']:.0f} hands): {reached}, saving {share}"
