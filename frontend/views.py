@@ -87,6 +87,7 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "project": {
             "id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions,
             "suggestions_need_look": project.suggestions_need_look,
+            "dimension_labels": {key: _(label) for key, label in project.scheme.dimension_labels.items()},
         },
         "rows": score_rows(areas),
         "short_labels": {area.joint.name: short_label(area.joint.name) for area in areas},

@@ -8,6 +8,7 @@ export function shortcutList({ assisted, needLook = false }) {
     [["Tab", "Shift+Tab"], gettext("Next / previous joint; after the last erosion cell, on to JSN")],
     [["←", "→", "E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
     [["0", "…", "5"], gettext("Set the grade of the selected cell and move to the next joint")],
+    [[".", ","], gettext("Add a half to the grade just typed (half-step scales such as Genant erosion: 2 then . is 2.5)")],
     [["O"], gettext("Entry order: column by column, or joint by joint (erosion then JSN)")],
   ];
   if (assisted) {
