@@ -98,6 +98,7 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
             "grades": reverse("api-grade-bulk-save", args=[assignment.pk]),
             "submit": reverse("api-assignment-submit", args=[assignment.pk]),
             "suggestions": reverse("api-assignment-suggestions", args=[assignment.pk]),
+            "heatmap_methods": reverse("api-heatmap-methods"),
             "landmarks": reverse("api-assignment-landmarks", args=[assignment.pk]),
             "next": reverse("api-worklist-next", args=[project.pk]),
             "display_image": reverse("api-radiograph-rendition", args=[radiograph.pk, "display"]),

@@ -78,3 +78,9 @@ class SuggestionAnalyticsSerializer(serializers.Serializer):
     against_gold = KeptFiguresSerializer()
     single_reader_areas = serializers.IntegerField(help_text="graded areas left out of the leave-one-out figures: no other reader")
     tied_other_readers = serializers.IntegerField(help_text="graded areas left out: the other readers tie")
+
+
+class HeatmapMethodSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    default = serializers.BooleanField()

@@ -5,6 +5,7 @@ import { Saver, firstMessage } from "./saver.js";
 import { shortcutList } from "./shortcuts.js";
 import { Viewer } from "./viewer.js";
 import { HALF_KEY_WINDOW_MS, gradeText, levelForDigit, levelWithHalf } from "./grades.js";
+import { HeatmapMethodPicker } from "./heatmap_method.js";
 
 const config = JSON.parse(document.getElementById("workspace-config").textContent);
 const root = document.getElementById("workspace");
@@ -440,6 +441,9 @@ viewer.load().then(
 );
 
 let heatmapOn = false;
+const heatmapMethod = new HeatmapMethodPicker({
+  button: root.querySelector('[data-action="heatmap"]'), url: config.urls.heatmap_methods, onChange: () => updateHeatmap(),
+});
 
 function updateHeatmap() {
   root.querySelector('[data-action="heatmap"]').setAttribute("aria-pressed", String(heatmapOn));
@@ -455,7 +459,7 @@ function updateHeatmap() {
     return;
   }
   const code = activeCode();
-  const url = code && sheet.cells.get(code).suggestion?.heatmap_url;
+  const url = heatmapMethod.url(code && sheet.cells.get(code).suggestion?.heatmap_url);
   // Cleared first: a map that still has to load says so through the viewer's "heatmap" event.
   viewerNotice(url ? "" : gettext("No heatmap for this joint and dimension."));
   root.querySelector("[data-stage]").dataset.heatmap = url ? "shown" : "";
