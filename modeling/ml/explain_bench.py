@@ -52,13 +52,15 @@ def train_small_model(patients: int, seconds: float, seed: int, width: int, heig
 
 
 def crop_side_px(ctx: explain.CropContext) -> float:
-    """Side of the crop in image pixels: the crop->image matrix scales crop pixels by this / S."""
+    """Side of the crop in image pixels: the crop->image matrix's scale times the crop's pixels."""
     m = ctx.to_image[0].double()
-    return float(torch.sqrt(torch.abs(torch.det(m[:2, :2]))))
+    return float(torch.sqrt(torch.abs(torch.det(m[:2, :2])))) * ctx.crop.shape[-1]
 
 
-def measure(model, hands: list[tuple[str, object]], methods: list[str]) -> tuple[dict, list]:
-    """Rows (patient, method, hit, share, chance) for every lesion area and method."""
+def measure(
+    model, hands: list[tuple[str, object]], methods: list[str], max_areas: int | None = None
+) -> tuple[dict, list]:
+    """Rows (patient, method, hit, share, chance) for every lesion area (the first `max_areas`) and method."""
     scheme_areas = {(a["landmark"], a["dimension"]) for a in model.scheme["areas"]}
     rows: list[dict] = []
     contexts: list[tuple[explain.CropContext, str]] = []
@@ -68,9 +70,11 @@ def measure(model, hands: list[tuple[str, object]], methods: list[str]) -> tuple
         for (landmark, dimension), mask in sorted(lesion_masks(phantom).items()):
             if (landmark, dimension) not in scheme_areas:
                 continue
+            if max_areas is not None and len(contexts) >= max_areas:
+                break
             ctx = explain.crop_for(model, phantom.image, phantom.laterality, landmark, truth_points)
-            side = crop_side_px(ctx) * 1.0
-            tolerance = max(1, int(round(side / model.grading_net.cfg.crop_size * 4)))
+            side = crop_side_px(ctx)
+            tolerance = max(1, int(round(side / 16)))
             target = dilate(mask, tolerance)
             grade = int(phantom.grades[dimension][landmark])
             crop_area = explain.to_full_image(torch.ones(ctx.crop.shape[-2:]), ctx) > 0.5
