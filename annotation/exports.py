@@ -88,4 +88,4 @@ def scores_get(*, project: Project, source: str, timepoint: str = "baseline") ->
 def ra2_sheet_export(*, project: Project, source: str, timepoint: str = "baseline") -> str:
     """The RA2-DREAM sheet of `source`'s scores, in the layout `ra2` documents."""
     scores = scores_get(project=project, source=source, timepoint=timepoint)
-    return ra2.sheet_write(scores, area_specs(scheme=project.scheme))
+    return ra2.sheet_write(scores, area_specs(scheme=project.scheme), spec=ra2.total_spec(project.scheme.totals))

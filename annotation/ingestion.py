@@ -456,7 +456,10 @@ def _unexpected(outcome: FileOutcome, exc: Exception, step: str) -> FileOutcome:
 def area_specs(*, scheme: Scheme) -> list[ra2.AreaSpec]:
     """The scheme's scored areas in the data file's order, as the pure sheet code needs them."""
     return [
-        ra2.AreaSpec(body_part=area.body_part, code=area.code, dimension=area.dimension, max_grade=area.max_grade)
+        ra2.AreaSpec(
+            body_part=area.body_part, code=area.code, dimension=area.dimension, max_grade=area.max_grade,
+            step=float(area.grade_step), weight=area.total_weight,
+        )
         for area in JointArea.objects.filter(scheme=scheme).order_by("order")
     ]
 
@@ -492,7 +495,8 @@ def ra2_import(
     Raises `ra2.SheetError` when the file is not a score sheet at all.
     """
     specs = area_specs(scheme=project.scheme)
-    sheet = ra2.sheet_read(csv_text, specs)
+    spec = ra2.total_spec(project.scheme.totals)
+    sheet = ra2.sheet_read(csv_text, specs, spec)
     report = IngestionReport()
     if sheet.missing_columns:
         shown = ", ".join(sheet.missing_columns[:12]) + (" …" if len(sheet.missing_columns) > 12 else "")
@@ -511,7 +515,7 @@ def ra2_import(
         if not PATIENT_PATTERN.match(row.patient):
             report.notes.append(f"Line {row.line}: Patient_ID '{row.patient}' is not a usable pseudonym; the row is left out.")
             continue
-        report.notes.extend(f"Patient {row.patient}: {message}." for message in row.total_mismatches(sheet.columns))
+        report.notes.extend(f"Patient {row.patient}: {message}." for message in row.total_mismatches(sheet.columns, spec))
         report.notes.extend(f"Patient {row.patient} (line {row.line}): {error}; that cell is left out." for error in row.errors)
         for side, (body_part, laterality) in ra2.SIDES.items():
             cells = row.side_cells(side)

@@ -29,6 +29,12 @@ class Scheme(models.Model):
     key = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # What the two grid columns are called where a scheme gives them another name (Larsen's one
+    # grade per joint lives in the erosion column and is called "Larsen grade"), e.g. {"erosion": "Larsen"}.
+    dimension_labels = models.JSONField(default=dict, blank=True)
+    # The export's total columns: [{"column": "Overall_erosion", "dimensions": ["erosion"]}, ...];
+    # empty means the RA2-DREAM three (Overall_Tol, Overall_erosion, Overall_narrowing).
+    totals = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return self.key
@@ -62,7 +68,12 @@ class JointArea(models.Model):
     code = models.CharField(max_length=32)
     dimension = models.CharField(max_length=8, choices=Dimension.choices)
     group = models.SlugField(max_length=16)
-    max_grade = models.PositiveSmallIntegerField()
+    # Grades are stored, fused and modelled as ordinal levels 0..max_grade; the grade a reader sees
+    # and an export writes is level x grade_step (Genant erosion: 8 levels of 0.5, so 0-3.5).
+    max_grade = models.PositiveSmallIntegerField(help_text="Highest level; the highest grade is max_grade x grade_step")
+    grade_step = models.DecimalField(max_digits=4, decimal_places=2, default=1)
+    # How many times the area counts in the totals (Larsen counts the wrist unit five times).
+    total_weight = models.PositiveSmallIntegerField(default=1)
     label = models.CharField(max_length=100)
     order = models.PositiveSmallIntegerField()
 

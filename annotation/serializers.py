@@ -38,7 +38,8 @@ class AreaSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = JointArea
-        fields = ["code", "dimension", "group", "joint", "label", "max_grade"]
+        # Grades are exchanged as levels 0..max_grade; the grade shown is level x grade_step.
+        fields = ["code", "dimension", "group", "joint", "label", "max_grade", "grade_step", "total_weight"]
 
 
 class LandmarkSerializer(serializers.ModelSerializer):
@@ -123,7 +124,9 @@ class GradeItemSerializer(serializers.Serializer):
         area: JointArea = attrs["area"]
         if not 0 <= attrs["value"] <= area.max_grade:
             raise serializers.ValidationError(
-                {"value": f"{area.get_dimension_display()} at {area.label} ({area.code}) is graded 0-{area.max_grade}; got {attrs['value']}."}
+                {"value": f"{area.get_dimension_display()} at {area.label} ({area.code}) is graded 0-{area.max_grade}"
+                 + (f" in levels (grades 0-{area.max_grade * float(area.grade_step):g} in steps of {float(area.grade_step):g})" if area.grade_step != 1 else "")
+                 + f"; got {attrs['value']}."}
             )
         return attrs
 

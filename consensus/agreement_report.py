@@ -240,16 +240,19 @@ def _reliability(data: _Units, project: Project, scale: Scale, group: str | None
     alpha_units = int(((~np.isnan(ratings)).sum(axis=0) >= 2).sum()) if ratings.size else 0
 
     # Per-radiograph totals: a reader's total counts only if they graded every area of the scale.
-    n_areas = len(_areas_of(project, scale, group))
+    areas = _areas_of(project, scale, group)
+    n_areas = len(areas)
+    # Totals in grade points: a level counts its step (Genant's half grades) times the area's weight.
+    points = {pk: float(area.grade_step) * area.total_weight for pk, area in areas.items()}
     radiographs = sorted({r for r, _a in data.units})
     r_index = {r: i for i, r in enumerate(radiographs)}
     sums = np.zeros((len(radiographs), len(human)))
     counts = np.zeros((len(radiographs), len(human)))
-    for j, (radiograph_id, _area) in enumerate(data.units):
+    for j, (radiograph_id, area_id) in enumerate(data.units):
         for col, i in enumerate(human):
             value = data.ratings[i, j]
             if not np.isnan(value):
-                sums[r_index[radiograph_id], col] += value
+                sums[r_index[radiograph_id], col] += value * points.get(area_id, 1.0)
                 counts[r_index[radiograph_id], col] += 1
     totals = np.where(counts == n_areas, sums, np.nan)
     names = [data.readers[i][0] for i in human]

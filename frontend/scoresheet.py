@@ -35,6 +35,10 @@ JOINT_LABELS = (
     gettext_noop("Capitate-navicular-lunate"),
     gettext_noop("Radiocarpal"),
     gettext_noop("Hallux IP"),
+    gettext_noop("Wrist (one unit)"),
+    gettext_noop("Larsen grade"),
+    gettext_noop("Larsen total"),
+    gettext_noop("Genant total"),
 )
 
 # Marker labels on the image must be short enough not to cover the neighbouring joint.
@@ -59,7 +63,9 @@ def score_rows(areas: Sequence[JointArea]) -> list[dict]:
         )
         if area.dimension == "erosion":
             row["label"] = _(area.label)  # the erosion label names the bone where the two differ
-        row[area.dimension] = {"code": area.code, "max_grade": area.max_grade}
+        row[area.dimension] = {
+            "code": area.code, "max_grade": area.max_grade, "step": float(area.grade_step), "weight": area.total_weight,
+        }
     ordered = sorted(
         joints.values(),
         key=lambda row: (

@@ -100,6 +100,7 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "project": {
             "id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions,
             "suggestions_need_look": project.suggestions_need_look,
+            "dimension_labels": {key: _(label) for key, label in project.scheme.dimension_labels.items()},
         },
         "rows": score_rows(areas),
         "short_labels": {area.joint.name: short_label(area.joint.name) for area in areas},
@@ -110,6 +111,7 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
             "grades": reverse("api-grade-bulk-save", args=[assignment.pk]),
             "submit": reverse("api-assignment-submit", args=[assignment.pk]),
             "suggestions": reverse("api-assignment-suggestions", args=[assignment.pk]),
+            "heatmap_methods": reverse("api-heatmap-methods"),
             "landmarks": reverse("api-assignment-landmarks", args=[assignment.pk]),
             "next": reverse("api-worklist-next", args=[project.pk]),
             "display_image": reverse("api-radiograph-rendition", args=[radiograph.pk, "display"]),

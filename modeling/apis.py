@@ -12,14 +12,27 @@ from annotation.models import JointArea
 from annotation.selectors import radiograph_list_visible
 
 from . import promotion, selectors
-from .heatmaps import heatmap_png
-from .serializers import SuggestionAnalyticsSerializer, VersionQuerySerializer, VersionSummarySerializer
+from .heatmaps import heatmap_methods, heatmap_png
+from .serializers import HeatmapMethodSerializer, SuggestionAnalyticsSerializer, VersionQuerySerializer, VersionSummarySerializer
 
 class RadiographHeatmapApi(APIView):
-    """Grad-CAM of the active version for one area, as a PNG with transparency."""
+    """An explanation map of the active version for one area, as a PNG with transparency.
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    `?method=` picks the method (see `HeatmapMethodListApi`); without it, the best-measured one.
+    """
+
+    @extend_schema(
+        parameters=[OpenApiParameter("method", str, description="explanation method key; default: the best measured")],
+        responses={(200, "image/png"): bytes},
+    )
     def get(self, request: Request, radiograph_id: int, area_code: str) -> HttpResponse:
+        method = request.query_params.get("method") or None
+        known = [item["key"] for item in heatmap_methods()]
+        if method is not None and method not in known:
+            return Response(
+                {"method": [f"Unknown heatmap method '{method}'; expected one of: {', '.join(known)}."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         radiograph = radiograph_list_visible(user=request.user).filter(pk=radiograph_id).select_related("project").first()
         if radiograph is None:
             raise Http404("No such radiograph.")
@@ -29,7 +42,8 @@ class RadiographHeatmapApi(APIView):
         area = JointArea.objects.select_related("joint").get(
             scheme_id=radiograph.project.scheme_id, body_part=radiograph.body_part, code=area_code
         )
-        response = HttpResponse(heatmap_png(version=version, radiograph=radiograph, area=area), content_type="image/png")
+        png = heatmap_png(version=version, radiograph=radiograph, area=area, method=method)
+        response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response
 
@@ -66,3 +80,11 @@ class SuggestionAnalyticsApi(APIView):
         query.is_valid(raise_exception=True)
         report = selectors.suggestion_analytics(project=project, model_version=query.validated_data.get("version"))
         return Response(SuggestionAnalyticsSerializer(report).data)
+
+
+class HeatmapMethodListApi(APIView):
+    """The explanation methods a heatmap can use, the default (best measured) first."""
+
+    @extend_schema(responses={200: HeatmapMethodSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(HeatmapMethodSerializer(heatmap_methods(), many=True).data)

@@ -1,4 +1,8 @@
-"""Grad-CAM heatmaps of the serving version, as transparent PNGs the workspace lays over a film."""
+"""Explanation heatmaps of the serving version, as transparent PNGs the workspace lays over a film.
+
+One map per version, radiograph, area and method (`modeling.ml.explain`), computed on first request
+and kept in the media storage; the default method is the best measured one.
+"""
 from __future__ import annotations
 
 import functools
@@ -7,6 +11,8 @@ import io
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from PIL import Image
 
 from annotation.models import JointArea, Radiograph
@@ -55,11 +61,30 @@ def heatmaps_delete(*, radiograph_id: int) -> None:
             default_storage.delete(f"{folder}/{name}")
 
 
-def heatmap_png(*, version: ModelVersion, radiograph: Radiograph, area: JointArea) -> bytes:
-    """The map for one area, computed once per version and cached in the media storage."""
-    from modeling.ml.heatmaps import gradcam
+def heatmap_methods() -> list[dict]:
+    """The methods a reader or lead may choose, the default (best measured) first."""
+    from modeling.ml.explain import DEFAULT_METHOD, METHOD_LABELS, METHODS
 
-    path = f"heatmaps/v{version.pk}/{radiograph.pk}/{area.code}.png"
+    keys = [DEFAULT_METHOD, *(key for key in METHODS if key != DEFAULT_METHOD)]
+    return [{"key": key, "label": _(METHOD_LABELS.get(key, key)), "default": key == DEFAULT_METHOD} for key in keys]
+
+
+# The labels live in the torch-only package; listed here so they are translated.
+_METHOD_LABELS_TRANSLATED = (
+    gettext_noop("Grad-CAM (last layer, 4 x 4)"),
+    gettext_noop("Grad-CAM (16 x 16 layer)"),
+    gettext_noop("Grad-CAM++ (16 x 16 layer)"),
+    gettext_noop("Occlusion sensitivity"),
+    gettext_noop("Integrated gradients"),
+)
+
+
+def heatmap_png(*, version: ModelVersion, radiograph: Radiograph, area: JointArea, method: str | None = None) -> bytes:
+    """The map of one area by one method, computed once per version and cached in the media storage."""
+    from modeling.ml.explain import DEFAULT_METHOD, explain
+
+    method = method or DEFAULT_METHOD
+    path = f"heatmaps/v{version.pk}/{radiograph.pk}/{area.code}.{method}.png"
     if default_storage.exists(path):
         with default_storage.open(path, "rb") as handle:
             return handle.read()
@@ -67,8 +92,8 @@ def heatmap_png(*, version: ModelVersion, radiograph: Radiograph, area: JointAre
     prediction = Prediction.objects.filter(radiograph=radiograph, model_version=version).first()
     # The crop must be the one the grades were computed from: the stored landmarks of that inference.
     landmarks = {name: (point["x"], point["y"]) for name, point in (prediction.landmarks if prediction else {}).items()}
-    cam = gradcam(model, radiograph_pixels(radiograph), radiograph.laterality, area.joint.name, area.dimension,
-                  landmarks=landmarks or None)
+    cam = explain(model, radiograph_pixels(radiograph), radiograph.laterality, area.joint.name, area.dimension,
+                  method=method, landmarks=landmarks or None)
     height, width = cam.shape
     small = Image.fromarray((cam * 255).astype(np.uint8)).resize(
         (max(1, int(width * OVERLAY_SCALE)), max(1, int(height * OVERLAY_SCALE))), Image.BILINEAR

@@ -97,3 +97,9 @@ class TrainingStartSerializer(serializers.Serializer):
         if hasattr(data, "get") and data.get("time_budget_min") in ("", None):
             data = {key: data.get(key) for key in data if key != "time_budget_min"}
         return super().to_internal_value(data)
+
+
+class HeatmapMethodSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    default = serializers.BooleanField()

@@ -11,6 +11,7 @@ urlpatterns = [
     path("projects/<int:project_id>/model/training/<int:run_id>/retry/", training_views.training_run_retry, name="training-run-retry"),
     path("projects/<int:project_id>/model/training/<int:run_id>/progress.json", training_views.training_run_progress, name="training-run-progress"),
     path("api/radiographs/<int:radiograph_id>/heatmaps/<str:area_code>.png", apis.RadiographHeatmapApi.as_view(), name="api-radiograph-heatmap"),
+    path("api/heatmap-methods/", apis.HeatmapMethodListApi.as_view(), name="api-heatmap-methods"),
     path("api/projects/<int:project_id>/model/versions/", apis.ModelVersionListApi.as_view(), name="api-model-versions"),
     path("api/projects/<int:project_id>/model/versions/<int:number>/promote/", apis.ModelVersionPromoteApi.as_view(), name="api-model-version-promote"),
     path("api/projects/<int:project_id>/model/analytics/", apis.SuggestionAnalyticsApi.as_view(), name="api-model-analytics"),

@@ -129,13 +129,19 @@ def icc_2_1(scores: ArrayLike, confidence: float = 0.95) -> ICCResult:
 
     # McGraw & Wong (1996), case 2A: interval for ICC(A,1).
     alpha = 1.0 - confidence
-    a = k * icc / (n * (1.0 - icc))
-    b = 1.0 + k * icc * (n - 1) / (n * (1.0 - icc))
-    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
-    f_low = f_dist.ppf(1.0 - alpha / 2.0, n - 1, v)
-    f_high = f_dist.ppf(1.0 - alpha / 2.0, v, n - 1)
-    ci_low = n * (msr - f_low * mse) / (f_low * (k * msc + (k * n - k - n) * mse) + n * msr)
-    ci_high = n * (f_high * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_high * msr)
+    ci_low = ci_high = float("nan")
+    # No interval where it is undefined: a perfect ICC, or no spread between subjects and no error
+    # (identical totals on every film), which would divide by zero.
+    if np.isfinite(icc) and icc != 1.0:
+        a = k * icc / (n * (1.0 - icc))
+        b = 1.0 + k * icc * (n - 1) / (n * (1.0 - icc))
+        v_den = (a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1))
+        if v_den > 0:
+            v = (a * msc + b * mse) ** 2 / v_den
+            f_low = f_dist.ppf(1.0 - alpha / 2.0, n - 1, v)
+            f_high = f_dist.ppf(1.0 - alpha / 2.0, v, n - 1)
+            ci_low = n * (msr - f_low * mse) / (f_low * (k * msc + (k * n - k - n) * mse) + n * msr)
+            ci_high = n * (f_high * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_high * msr)
 
     sd_pooled = float(x.std(ddof=1))
     sem = sd_pooled * float(np.sqrt(max(1.0 - icc, 0.0)))

@@ -4,6 +4,8 @@ import { DIMENSIONS, ScoreSheet } from "./scoresheet.js";
 import { Saver, firstMessage } from "./saver.js";
 import { shortcutList } from "./shortcuts.js";
 import { Viewer } from "./viewer.js";
+import { HALF_KEY_WINDOW_MS, gradeText, levelForDigit, levelWithHalf } from "./grades.js";
+import { HeatmapMethodPicker } from "./heatmap_method.js";
 
 const config = JSON.parse(document.getElementById("workspace-config").textContent);
 const root = document.getElementById("workspace");
@@ -13,7 +15,7 @@ const assisted = config.project.suggestions === "assisted";
 // Accept-all confirms only what the reader has looked at (a project setting, on by default).
 const needLook = assisted && config.project.suggestions_need_look !== false;
 const readOnly = config.assignment.status === "submitted";
-const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN") };
+const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN"), ...(config.project.dimension_labels || {}) };
 
 // Draft in this browser: survives a reload, a crash or a lost connection -----------------------
 
@@ -89,10 +91,17 @@ function buildTable() {
     rowElements.set(row.joint, tr);
     body.append(tr);
   }
-  const maxOf = (dimension) => Math.max(...jointRows.filter((row) => row[dimension]).map((row) => row[dimension].max_grade));
+  const maxOf = (dimension) => Math.max(...jointRows.filter((row) => row[dimension]).map((row) => row[dimension].max_grade * (row[dimension].step || 1)));
   for (const dimension of DIMENSIONS) {
     const head = root.querySelector(`[data-dimension-head="${dimension}"]`);
+    if (config.project.dimension_labels?.[dimension]) head.querySelector("button").textContent = DIMENSION_NAMES[dimension];
     if (jointRows.some((row) => row[dimension])) head.querySelector("button").insertAdjacentHTML("beforeend", ` <small>0–${maxOf(dimension)}</small>`);
+  }
+  // A scheme that names its total (Genant, Larsen) says so in the two grand-total rows.
+  const totalName = config.project.dimension_labels?.total;
+  if (totalName) {
+    root.querySelector('[data-total="image"]').closest("tr").querySelector("th").textContent = interpolate(gettext("%(total)s, this image"), { total: totalName });
+    root.querySelector('[data-total="visit"]').closest("tr").querySelector("th").textContent = interpolate(gettext("%(total)s, visit"), { total: totalName });
   }
 }
 
@@ -100,7 +109,7 @@ function renderCell(code) {
   const td = cellElements.get(code);
   const cell = sheet.cells.get(code);
   const view = sheet.view(code);
-  td.textContent = view.value === null ? "–" : String(view.value);
+  td.textContent = gradeText(cell, view.value);
   td.classList.toggle("empty", view.kind === "empty");
   td.classList.toggle("suggested", view.kind === "suggested");
   td.classList.toggle("confirmed", view.kind === "confirmed");
@@ -110,12 +119,12 @@ function renderCell(code) {
   td.classList.toggle("visited", visited.has(code));
   let state;
   if (view.kind === "empty") state = gettext("not graded");
-  else if (view.kind === "suggested") state = interpolate(gettext("%(value)s, suggested, not confirmed"), { value: view.value });
-  else state = view.pending ? interpolate(gettext("%(value)s, not saved yet"), { value: view.value }) : String(view.value);
+  else if (view.kind === "suggested") state = interpolate(gettext("%(value)s, suggested, not confirmed"), { value: gradeText(cell, view.value) });
+  else state = view.pending ? interpolate(gettext("%(value)s, not saved yet"), { value: gradeText(cell, view.value) }) : gradeText(cell, view.value);
   td.setAttribute("aria-label", interpolate(gettext("%(joint)s, %(dimension)s: %(state)s"), { joint: cell.label, dimension: DIMENSION_NAMES[cell.dimension], state }));
   if (cell.suggestion) {
-    const percents = cell.suggestion.distribution.map((p, grade) => `${grade}: ${Math.round(p * 100)}%`).join("  ");
-    td.title = interpolate(gettext("Suggestion %(label)s (%(percents)s)"), { label: cell.suggestion.label, percents });
+    const percents = cell.suggestion.distribution.map((p, grade) => `${gradeText(cell, grade)}: ${Math.round(p * 100)}%`).join("  ");
+    td.title = interpolate(gettext("Suggestion %(label)s (%(percents)s)"), { label: gradeText(cell, cell.suggestion.label), percents });
   } else td.removeAttribute("title");
 }
 
@@ -279,11 +288,34 @@ function enterDigit(digit) {
     notify(gettext("1 — type 0 for 10"));
     return;
   }
-  if (digit > cell.maxGrade) {
-    notify(interpolate(gettext("%(dimension)s is graded 0–%(max)s."), { dimension: DIMENSION_NAMES[cell.dimension], max: cell.maxGrade }));
+  const level = levelForDigit(cell, digit);
+  if (level === null) {
+    notify(interpolate(gettext("%(dimension)s is graded 0–%(max)s."), { dimension: DIMENSION_NAMES[cell.dimension], max: gradeText(cell, cell.maxGrade) }));
     return;
   }
-  commitGrade(code, digit);
+  lastDigit = { code, level, at: Date.now() };
+  commitGrade(code, level);
+}
+
+// "." adds a half to the grade just typed (the cursor has moved on), else to the selected cell's.
+let lastDigit = null;
+function enterHalf() {
+  if (readOnly) return;
+  const recent = lastDigit && Date.now() - lastDigit.at < HALF_KEY_WINDOW_MS ? lastDigit : null;
+  lastDigit = null;
+  const code = recent ? recent.code : activeCode();
+  const cell = code && sheet.cells.get(code);
+  if (!cell) return;
+  const level = recent ? recent.level : sheet.view(code).value;
+  const half = levelWithHalf(cell, level);
+  if (half === null) {
+    notify(cell.step === 0.5
+      ? interpolate(gettext("%(dimension)s is graded 0–%(max)s in half steps; type the whole grade, then a point."), { dimension: DIMENSION_NAMES[cell.dimension], max: gradeText(cell, cell.maxGrade) })
+      : interpolate(gettext("%(dimension)s has no half grades."), { dimension: DIMENSION_NAMES[cell.dimension] }));
+    return;
+  }
+  sheet.setValue(code, half);
+  notify("");
 }
 
 // Enter takes the suggestion shown in the selected cell as it is, then moves on: a reader who
@@ -315,8 +347,8 @@ function renderPicker() {
   for (let grade = 0; grade <= cell.maxGrade; grade += 1) {
     const button = document.createElement("button");
     button.type = "button";
-    button.textContent = String(grade);
-    button.setAttribute("aria-label", interpolate(gettext("Grade %(grade)s"), { grade }));
+    button.textContent = gradeText(cell, grade);
+    button.setAttribute("aria-label", interpolate(gettext("Grade %(grade)s"), { grade: gradeText(cell, grade) }));
     if (sheet.view(code).value === grade) button.classList.add("current");
     button.addEventListener("click", () => {
       commitGrade(code, grade);
@@ -428,6 +460,9 @@ viewer.load().then(
 );
 
 let heatmapOn = false;
+const heatmapMethod = new HeatmapMethodPicker({
+  button: root.querySelector('[data-action="heatmap"]'), url: config.urls.heatmap_methods, onChange: () => updateHeatmap(),
+});
 
 function updateHeatmap() {
   root.querySelector('[data-action="heatmap"]').setAttribute("aria-pressed", String(heatmapOn));
@@ -443,7 +478,7 @@ function updateHeatmap() {
     return;
   }
   const code = activeCode();
-  const url = code && sheet.cells.get(code).suggestion?.heatmap_url;
+  const url = heatmapMethod.url(code && sheet.cells.get(code).suggestion?.heatmap_url);
   // Cleared first: a map that still has to load says so through the viewer's "heatmap" event.
   viewerNotice(url ? "" : gettext("No heatmap for this joint and dimension."));
   root.querySelector("[data-stage]").dataset.heatmap = url ? "shown" : "";
@@ -773,6 +808,7 @@ document.addEventListener("keydown", (event) => {
   if (key === "ArrowLeft") return prevent(event, () => switchDimension("erosion"));
   if (key === "ArrowRight") return prevent(event, () => switchDimension("jsn"));
   if (/^[0-9]$/.test(key)) return prevent(event, () => enterDigit(Number(key)));
+  if (key === "." || key === ",") return prevent(event, enterHalf);
   if (key === "Enter") return prevent(event, confirmActiveCell);
   const letter = key === "R" && event.shiftKey ? "R" : key.length === 1 ? key.toLowerCase() : key;
   if (letterKeys[letter]) prevent(event, letterKeys[letter]);

@@ -25,6 +25,7 @@ export class ScoreSheet extends EventTarget {
         if (!area) continue;
         this.cells.set(area.code, {
           code: area.code, joint: row.joint, label: row.label, dimension, maxGrade: area.max_grade,
+          step: area.step || 1, weight: area.weight || 1,
           server: null, local: undefined, suggestion: null, conflict: null,
         });
       }
@@ -316,7 +317,7 @@ export class ScoreSheet extends EventTarget {
     const totals = { erosion: 0, jsn: 0, unconfirmed: 0, missing: 0 };
     for (const cell of this.cells.values()) {
       const decided = this.decided(cell);
-      if (decided) totals[cell.dimension] += decided.value;
+      if (decided) totals[cell.dimension] += decided.value * cell.step * cell.weight;
       else if (cell.suggestion) totals.unconfirmed += 1;
       else totals.missing += 1;
     }

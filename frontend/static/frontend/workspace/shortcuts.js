@@ -9,6 +9,7 @@ export function shortcutList({ assisted, needLook = false }) {
     [["←", "→", "E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
     [["0", "…", "5"], gettext("Set the grade of the selected cell and move to the next joint")],
     [["1", "0"], gettext("Foot erosion 10 (a 1 alone is set at the next key)")],
+    [[".", ","], gettext("Add a half to the grade just typed (half-step scales such as Genant erosion: 2 then . is 2.5)")],
     [["O"], gettext("Entry order: column by column, or joint by joint (erosion then JSN)")],
   ];
   if (assisted) {
