@@ -25,9 +25,9 @@ pytestmark = pytest.mark.browser
 DATES = {"baseline": "2019-05-02", "month12": "2020-05-14"}
 
 
-def _hidden_project_with_a_series():
+def _hidden_project_with_a_series(reading_mode=Project.ReadingMode.PAIRED_HIDDEN, suggestions=Project.Suggestions.OFF):
     project = services.project_create(
-        name="Paired hidden", slug="paired-hidden", readers_per_radiograph=1, reading_mode=Project.ReadingMode.PAIRED_HIDDEN
+        name="Paired", slug=f"paired-{reading_mode}", readers_per_radiograph=1, reading_mode=reading_mode, suggestions=suggestions
     )
     ConsensusSettings.objects.filter(pk=consensus_settings_get(project=project).pk).update(auto_recompute=False)
     patient = sample_longitudinal_patient(np.random.default_rng(5), pseudonym="PHANTOM-SERIES", n_visits=2)
@@ -47,6 +47,9 @@ def _hidden_project_with_a_series():
             Landmark(radiograph=radiograph, joint=joints[name], x=x, y=y, source=Landmark.Source.IMPORT)
             for name, (x, y) in phantom.landmarks.items() if name in joints
         )
+        # The test suggestion provider answers from the film's drawn grades.
+        radiograph.metadata = {**(radiograph.metadata or {}), "phantom_truth": phantom.grades}
+        radiograph.save(update_fields=["metadata"])
         radiographs[timepoint] = radiograph
     return project, radiographs
 
@@ -103,3 +106,32 @@ def test_a_series_read_in_hidden_order_by_keyboard_stores_each_grade_on_its_own_
     for timepoint, read in reads.items():
         stored = sorted(Grade.objects.filter(assignment=read).values_list("value", flat=True))
         assert stored == sorted(typed[letter_of[timepoint]]), timepoint
+
+
+def test_in_known_order_the_footer_shows_the_readers_change_and_the_models_estimate_of_it(new_page, live_server, schemes, settings):
+    settings.SUGGESTION_PROVIDER = "tests.browser.phantom_suggestions.from_phantom_truth"
+    project, radiographs = _hidden_project_with_a_series(
+        reading_mode=Project.ReadingMode.PAIRED_KNOWN, suggestions=Project.Suggestions.ASSISTED
+    )
+    reader = reader_in(project, "series_known_reader")
+    for radiograph in radiographs.values():
+        services.assignments_create(radiograph=radiograph, readers=[reader])
+    # The stand-in model suggests each film's drawn grades, so its change is the true change.
+    totals = {
+        timepoint: sum(sum(grades.values()) for grades in radiograph.metadata["phantom_truth"].values())
+        for timepoint, radiograph in radiographs.items()
+    }
+    page = new_page()
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server, "series_known_reader", "pw-series_known_reader")
+    patient = radiographs["baseline"].visit.patient_id
+    page.goto(url(live_server, "series-workspace", patient, "RH"))
+    page.locator("#visit[data-state=ready][data-image=painted]").wait_for()
+    expect(page.locator("td.suggested")).to_have_count(62)
+    expect(page.locator('[data-total="model-change"]')).to_have_text(str(totals["month12"] - totals["baseline"]))
+    # The reader's own change waits until every cell of both films is decided.
+    expect(page.locator('[data-total="change"]')).to_have_text("·")
+    for _ in range(62):
+        page.keyboard.press("0")
+    expect(page.locator('[data-total="change"]')).to_have_text("0")
+    expect(page.locator('[data-total="model-change"]')).to_have_text(str(totals["month12"] - totals["baseline"]))

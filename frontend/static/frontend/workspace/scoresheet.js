@@ -88,6 +88,17 @@ export class ScoreSheet extends EventTarget {
     return [...this.cells.values()].some((cell) => cell.suggestion);
   }
 
+  // The model's own total of this radiograph (its suggestions, in grade points), or null unless
+  // the model suggested every cell: a partial sum would read as a smaller score.
+  suggestedTotal() {
+    let total = 0;
+    for (const cell of this.cells.values()) {
+      if (!cell.suggestion) return null;
+      total += cell.suggestion.label * cell.step * cell.weight;
+    }
+    return total;
+  }
+
   // Edits -----------------------------------------------------------------------------------
 
   // changes: [{code, after: {value, source} | null}]; returns the codes that changed.

@@ -407,9 +407,19 @@ function renderTotals() {
     // Summing films of different visits means nothing; in known order the change does.
     const first = reads[0].sheet.totals();
     const last = reads[reads.length - 1].sheet.totals();
-    const change = first.missing || last.missing ? "·" : String(last.image - first.image);
+    // Only decided grades count: an unconfirmed suggestion is the model's, not the reader's.
+    const undecided = first.missing + first.unconfirmed + last.missing + last.unconfirmed;
+    const change = undecided ? "·" : String(last.image - first.image);
     grand.append(cell("th", gettext("Change, first to last film")), cell("td", change, COLUMNS.length, "change"));
     foot.append(grand);
+    // The model's estimate beside the reader's own: the same change from its suggestions alone.
+    const modelFirst = reads[0].sheet.suggestedTotal();
+    const modelLast = reads[reads.length - 1].sheet.suggestedTotal();
+    if (modelFirst !== null && modelLast !== null) {
+      const model = document.createElement("tr");
+      model.append(cell("th", gettext("Model's estimate of the change")), cell("td", String(modelLast - modelFirst), COLUMNS.length, "model-change"));
+      foot.append(model);
+    }
   }
   root.style.setProperty("--totals-height", `${foot.offsetHeight}px`);
   const notes = [];
