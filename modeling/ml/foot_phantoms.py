@@ -31,7 +31,6 @@ import numpy as np
 
 from . import phantoms as ph
 from . import realistic
-from .contact_sheet import make_contact_sheet
 
 FOOT_LANDMARKS = ("mtp_ip", "mtp1", "mtp2", "mtp3", "mtp4", "mtp5")
 FOOT_MAX_GRADE = {"erosion": 10, "jsn": 4}
@@ -533,9 +532,7 @@ def generate_foot(
 PART_CODES = (("L", "hand"), ("R", "hand"), ("L", "foot"), ("R", "foot"))
 
 
-def side_code(phantom: ph.Phantom) -> str:
-    """`LH`, `RH`, `LF` or `RF`, as in RA2-DREAM file names."""
-    return phantom.laterality + ("F" if getattr(phantom, "body_part", "hand") == "foot" else "H")
+side_code = ph.side_code
 
 
 def generate_whole_patient(
@@ -559,15 +556,7 @@ def generate_whole_patient(
 
 def generate_patient_films(count: int, seed: int, config: ph.PhantomConfig | None = None) -> Iterator[tuple[str, ph.Phantom]]:
     """Yield (patient_id, phantom) for `count` films: LH, RH, LF, RF of successive patients."""
-    made = 0
-    patient = 0
-    while made < count:
-        pid = f"phantom{seed:04d}p{patient:04d}"
-        for film in generate_whole_patient(seed * 100_003 + patient, config):
-            if made < count:
-                yield pid, film
-                made += 1
-        patient += 1
+    return ph.generate_phantoms(count, seed, config, patient_films=generate_whole_patient)
 
 
 def write_patient_set(
@@ -575,16 +564,4 @@ def write_patient_set(
 ) -> list[Path]:
     """Write `count` films named `{patient}-{LH|RH|LF|RF}.png` with their JSON, and a contact sheet
     of the first 12 (three whole patients: hands and feet)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    sheet: list[tuple[str, ph.Phantom]] = []
-    for pid, film in generate_patient_films(count, seed, config):
-        path = out / f"{pid}-{side_code(film)}.png"
-        film.save(path)
-        paths.append(path)
-        if len(sheet) < 12:
-            sheet.append((path.stem, film))
-    if contact_sheet and sheet:
-        make_contact_sheet([p for _, p in sheet], titles=[t for t, _ in sheet]).save(out / "contact_sheet.png")
-    return paths
+    return ph.write_phantom_set(out_dir, count, seed, config, contact_sheet, patient_films=generate_whole_patient)

@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar, Iterable, Iterator
+from typing import Callable, ClassVar, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -1797,15 +1797,22 @@ def generate_patient(
     return left, right
 
 
+def side_code(phantom: Phantom) -> str:
+    """`LH`, `RH`, `LF` or `RF`, as in RA2-DREAM file names."""
+    return phantom.laterality + ("F" if getattr(phantom, "body_part", "hand") == "foot" else "H")
+
+
 def generate_phantoms(
-    count: int, seed: int, config: PhantomConfig | None = None
+    count: int, seed: int, config: PhantomConfig | None = None, patient_films: Callable | None = None,
 ) -> Iterator[tuple[str, Phantom]]:
-    """Yield (patient_id, phantom) for `count` images: both hands of successive patients."""
+    """Yield (patient_id, phantom) for `count` images of successive patients: both hands of each,
+    or whatever `patient_films(patient_seed, config)` draws for one patient (hands and feet)."""
+    draw = patient_films or generate_patient
     made = 0
     patient = 0
     while made < count:
         pid = f"phantom{seed:04d}p{patient:04d}"
-        for ph in generate_patient(seed * 100_003 + patient, config):
+        for ph in draw(seed * 100_003 + patient, config):
             if made < count:
                 yield pid, ph
                 made += 1
@@ -1814,16 +1821,16 @@ def generate_phantoms(
 
 def write_phantom_set(
     out_dir: Path | str, count: int, seed: int, config: PhantomConfig | None = None,
-    contact_sheet: bool = True,
+    contact_sheet: bool = True, patient_films: Callable | None = None,
 ) -> list[Path]:
-    """Write `count` 16-bit PNGs named `{patient}-{LH|RH}.png`, a JSON beside each, and
+    """Write `count` 16-bit PNGs named `{patient}-{LH|RH|LF|RF}.png`, a JSON beside each, and
     `contact_sheet.png` (first 12 images). Returns the PNG paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     sheet: list[tuple[str, Phantom]] = []
-    for pid, ph in generate_phantoms(count, seed, config):
-        path = out / f"{pid}-{ph.laterality}H.png"
+    for pid, ph in generate_phantoms(count, seed, config, patient_films):
+        path = out / f"{pid}-{side_code(ph)}.png"
         ph.save(path)
         paths.append(path)
         if len(sheet) < 12:
