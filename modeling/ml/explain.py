@@ -37,9 +37,9 @@ from .networks import GradingNet
 # of non-negative relevance. The net is in eval mode; gradients are enabled by the caller.
 CropMethod = Callable[[GradingNet, torch.Tensor, int, str, int], torch.Tensor]
 
-# The method the workspace shows first. Provisional (model-agnostic, at the crop's scale) until
-# `python -m modeling.ml.explain_bench` has run at full size; then the one it reports best.
-DEFAULT_METHOD = "occlusion"
+# The method the workspace shows first: the one `python -m modeling.ml.explain_bench` measured
+# best (pointing game 0.66 [0.56, 0.72] on 182 lesion areas; occlusion 0.64 is within its interval).
+DEFAULT_METHOD = "integrated_gradients"
 
 
 class _Target(torch.nn.Module):
