@@ -16,7 +16,7 @@ from annotation.models import Dimension, Project
 
 from . import agreement_report, selectors
 from .models import ConsensusRun
-from .progression import progression_long_csv, progression_wide_csv
+from .progression import progression_long_csv, progression_reliability_csv, progression_wide_csv
 from .serializers import AgreementReportSerializer
 
 
@@ -127,4 +127,5 @@ EXPORTS = {
     "reader-grades.csv": reader_grades_csv,
     "progression-long.csv": progression_long_csv,
     "progression-wide.csv": progression_wide_csv,
+    "progression-reliability.csv": progression_reliability_csv,
 }

@@ -237,6 +237,37 @@ def progression_long_csv(*, project: Project) -> str:
     return buffer.getvalue()
 
 
+_SHARE_MEASURES = {"> SDC": "progressors_above_sdc", "> 0.5": "progressors_above_0.5", ">= 5": "progressors_at_least_5"}
+
+
+def progression_reliability_csv(*, project: Project) -> str:
+    """The Progression page's figures as rows: ICC and SDC of change among the readers, then per
+    source (each reader, the consensus) the mean change, the SDC applied, the progressor shares
+    and the regression flag, each with the count behind it. Empty values where a figure cannot
+    be computed; the reason is the `note` row."""
+    report = progression_report(project=project)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["source", "measure", "value", "ci_low", "ci_high", "count", "n"])
+    reliability = report.reliability
+    if reliability is None:
+        writer.writerow(["readers", "note", report.reliability_note, "", "", "", ""])
+    else:
+        icc = reliability.icc
+        writer.writerow(["readers", "icc_of_change", _number(icc.icc), _number(icc.ci_low), _number(icc.ci_high), "", reliability.n_subjects])
+        writer.writerow(["readers", "sd_of_differences", _number(reliability.sd_difference), "", "", "", reliability.n_subjects])
+        writer.writerow(["readers", f"sdc_of_mean_of_{reliability.k_averaged}", _number(reliability.sdc), "", "", "", reliability.n_subjects])
+    for summary in report.summaries:
+        writer.writerow([summary.label, "mean_change", _number(summary.mean_change), "", "", "", summary.n])
+        writer.writerow([summary.label, "sdc_applied", _number(summary.sdc_used), "", "", "", summary.n])
+        for share in summary.shares:
+            value = share.count / share.n if share.n else None
+            writer.writerow([summary.label, _SHARE_MEASURES.get(share.label, share.label), _number(value), "", "", share.count, share.n])
+        flag = summary.regression
+        writer.writerow([summary.label, "regression_flagged", int(flag.flagged), "", "", flag.n_negative, flag.n_intervals])
+    return buffer.getvalue()
+
+
 def progression_wide_csv(*, project: Project) -> str:
     """One row per source and patient; one block of columns per timepoint (T1, T2, ...) in order.
 

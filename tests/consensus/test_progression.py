@@ -18,7 +18,7 @@ from django.urls import reverse
 from annotation.models import Membership, Project
 from annotation.services import membership_set
 from consensus.models import ConsensusSettings, Fusion
-from consensus.progression import CONSENSUS, progression_long_csv, progression_report, progression_wide_csv
+from consensus.progression import CONSENSUS, progression_long_csv, progression_reliability_csv, progression_report, progression_wide_csv
 from consensus.progression_study import SeriesFilm, SeriesStudy, series_study_import
 from consensus.services import consensus_compute
 from scoring import progression as pg
@@ -185,3 +185,19 @@ def test_compute_consensus_command_takes_the_fusion_and_defaults_to_the_projects
     ConsensusSettings.objects.filter(project=study_project).update(fusion=Fusion.LONGITUDINAL)
     call_command("compute_consensus", project="prog-test", dimension="jsn", compare=[], stdout=io.StringIO())
     assert sorted(study_project.consensus_runs.values_list("dimension", "fusion")) == [("erosion", "longitudinal"), ("jsn", "longitudinal")]
+
+
+def test_reliability_export_counts_the_progressors_of_the_change_scores_it_exports(study_project) -> None:
+    rows = list(csv.DictReader(io.StringIO(progression_reliability_csv(project=study_project))))
+    long_rows = list(csv.DictReader(io.StringIO(progression_long_csv(project=study_project))))
+    sources = {row["source"] for row in rows if row["source"] != "readers"}
+    assert sources and sources == {row["source"] for row in long_rows}
+    for source in sources:
+        totals = [float(row["change"]) for row in long_rows if row["source"] == source and row["measure"] == "total"]
+        mine = {row["measure"]: row for row in rows if row["source"] == source}
+        above = mine["progressors_above_0.5"]
+        assert (int(above["count"]), int(above["n"])) == (sum(t > 0.5 for t in totals), len(totals))
+        assert float(mine["mean_change"]["value"]) == pytest.approx(sum(totals) / len(totals), abs=1e-4)  # written to 6 digits
+    icc = next(row for row in rows if row["measure"] in ("icc_of_change", "note"))
+    if icc["measure"] == "icc_of_change":
+        assert float(icc["ci_low"]) <= float(icc["value"]) <= float(icc["ci_high"])
