@@ -64,14 +64,25 @@ def browser():
 def new_page(browser, live_server, transactional_db):
     """Opens pages in fresh browser contexts (one per reader) that are closed after the test."""
     contexts = []
+    in_flight: set = set()
 
     def open_page(locale: str = "en-US"):
         context = browser.new_context(viewport=VIEWPORT, locale=locale, accept_downloads=True)
         context.set_default_timeout(15_000)
+        context.on("request", lambda request: in_flight.add(request))
+        context.on("requestfinished", lambda request: in_flight.discard(request))
+        context.on("requestfailed", lambda request: in_flight.discard(request))
         contexts.append(context)
         return context.new_page()
 
     yield open_page
+    # A page may still be saving when a test ends; the live server would then write to a database
+    # that the next test is flushing. Let the requests in flight finish before the contexts close.
+    pages = [page for context in contexts for page in context.pages]
+    for _ in range(100):  # at most 10 s
+        if not in_flight or not pages:
+            break
+        pages[0].wait_for_timeout(100)  # lets Playwright deliver the requests' finished events
     for context in contexts:
         context.close()
 

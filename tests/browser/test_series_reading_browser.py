@@ -135,3 +135,4 @@ def test_in_known_order_the_footer_shows_the_readers_change_and_the_models_estim
         page.keyboard.press("0")
     expect(page.locator('[data-total="change"]')).to_have_text("0")
     expect(page.locator('[data-total="model-change"]')).to_have_text(str(totals["month12"] - totals["baseline"]))
+    expect(page.get_by_role("status", name="Save state")).to_have_text("Saved")
