@@ -2,6 +2,8 @@
 // joint, with the final grade and the move to the next or previous dispute on the keyboard.
 import { gettext } from "../workspace/i18n.js";
 import { Viewer } from "../workspace/viewer.js";
+import { bindActionButtons, bindWindowSliders, heatmapNotice, imageActions, setNotice, toggleMarkers } from "../workspace/image_tools.js";
+import { imageKeys } from "../workspace/keys.js";
 
 const config = JSON.parse(document.getElementById("adjudication-config").textContent);
 const root = document.getElementById("adjudication");
@@ -9,8 +11,7 @@ const $ = (selector) => root.querySelector(selector);
 const notice = $("[data-viewer-notice]");
 
 function say(text) {
-  notice.textContent = text;
-  notice.hidden = !text;
+  setNotice(notice, text);
 }
 
 const viewer = new Viewer({
@@ -48,32 +49,25 @@ viewer.load().then(
 
 let heatmapOn = false;
 viewer.addEventListener("heatmap", (event) => {
-  if (!heatmapOn) return;
-  const { state } = event.detail;
-  if (state === "loading") say(gettext("Loading heatmap…"));
-  else if (state === "failed") say(gettext("The heatmap could not be loaded."));
-  else say("");
+  if (heatmapOn) say(heatmapNotice(event.detail.state));
 });
 
+// The workspace's image actions; this page does not follow the viewer's "window" event, so invert
+// and reset update the toolbar themselves.
+const tools = imageActions(() => viewer);
 const actions = {
-  "zoom-in": () => viewer.zoomStep(1),
-  "zoom-out": () => viewer.zoomStep(-1),
-  fit: () => viewer.fit(),
+  ...tools,
   joint: zoomToJoint,
   invert: () => {
-    viewer.setWindow({ invert: !viewer.invert });
+    tools.invert();
     $('[data-action="invert"]').setAttribute("aria-pressed", String(viewer.invert));
   },
   "reset-image": () => {
-    viewer.resetImage();
+    tools["reset-image"]();
     $('[data-control="brightness"]').value = "0";
     $('[data-control="contrast"]').value = "0";
   },
-  markers: () => {
-    viewer.showMarkers = !viewer.showMarkers;
-    $('[data-action="markers"]').setAttribute("aria-pressed", String(viewer.showMarkers));
-    viewer.requestDraw();
-  },
+  markers: () => toggleMarkers($('[data-action="markers"]'), viewer),
   heatmap: () => {
     if (!config.urls.heatmap) {
       say(gettext("No heatmap: the serving model made no suggestion for this area."));
@@ -85,11 +79,8 @@ const actions = {
     if (!heatmapOn) say("");
   },
 };
-for (const button of root.querySelectorAll("[data-action]")) {
-  button.addEventListener("click", () => actions[button.dataset.action]());
-}
-$('[data-control="brightness"]').addEventListener("input", (event) => viewer.setWindow({ brightness: Number(event.target.value) }));
-$('[data-control="contrast"]').addEventListener("input", (event) => viewer.setWindow({ contrast: Number(event.target.value) }));
+bindActionButtons(root.querySelectorAll("[data-action]"), actions);
+bindWindowSliders(root, () => viewer);
 
 const form = $("[data-final-form]");
 let sent = false;
@@ -102,20 +93,14 @@ function go(which) {
   if (url) window.location.assign(url);
 }
 
+// N is the next dispute here, not actual size.
 const keys = {
+  ...imageKeys(actions),
   n: () => go("next"),
   ArrowRight: () => go("next"),
   p: () => go("previous"),
   ArrowLeft: () => go("previous"),
-  h: actions.heatmap,
-  m: actions.markers,
-  i: actions.invert,
-  f: actions.fit,
   z: actions.joint,
-  w: actions["reset-image"],
-  "+": actions["zoom-in"],
-  "=": actions["zoom-in"],
-  "-": actions["zoom-out"],
 };
 
 document.addEventListener("keydown", (event) => {

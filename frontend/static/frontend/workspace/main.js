@@ -2,31 +2,31 @@
 import { gettext, interpolate } from "./i18n.js";
 import { DIMENSIONS, ScoreSheet } from "./scoresheet.js";
 import { Saver, firstMessage } from "./saver.js";
-import { shortcutList } from "./shortcuts.js";
+import { shortcutList, showShortcutDialog } from "./shortcuts.js";
 import { Viewer } from "./viewer.js";
 import { HALF_KEY_WINDOW_MS, gradeText, levelForDigit, levelWithHalf } from "./grades.js";
 import { HeatmapMethodPicker } from "./heatmap_method.js";
+import { draftKey as draftKeyOf, loadEntryOrder, readStored, storeEntryOrder } from "./drafts.js";
+import { showSaveState } from "./save_state.js";
+import { LandmarkQueue } from "./landmarks.js";
+import { bindConflictDialog, renderConflictList } from "./conflicts.js";
+import { bindSheetKeys, imageKeys } from "./keys.js";
+import { bindActionButtons, bindWindowSliders, heatmapNotice, imageActions, loadingNotice, setNotice, showWindow, toggleMarkers } from "./image_tools.js";
+import { clockText, watchActivity } from "./activity.js";
+import { cellState, fillGradePicker, paintCell, suggestionTitle } from "./cells.js";
+import { csrfToken, pageConfig, suggestionMode, unlookedSubmitCheck } from "./reader_page.js";
 
-const config = JSON.parse(document.getElementById("workspace-config").textContent);
+const config = pageConfig("workspace-config");
 const root = document.getElementById("workspace");
 const $ = (selector) => root.querySelector(selector);
-const csrfToken = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
-const assisted = config.project.suggestions === "assisted";
-// Accept-all confirms only what the reader has looked at (a project setting, on by default).
-const needLook = assisted && config.project.suggestions_need_look !== false;
+const { assisted, needLook } = suggestionMode(config.project);
 const readOnly = config.assignment.status === "submitted";
 const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN"), ...(config.project.dimension_labels || {}) };
 
 // Draft in this browser: survives a reload, a crash or a lost connection -----------------------
 
-const draftKey = `ra-workspace:${config.user}:${config.assignment.id}`;
-const storedDraft = (() => {
-  try {
-    return JSON.parse(localStorage.getItem(draftKey)) || {};
-  } catch {
-    return {};
-  }
-})();
+const draftKey = draftKeyOf(config.user, config.assignment.id);
+const storedDraft = readStored(draftKey);
 let activeSeconds = Number.isInteger(storedDraft.seconds) ? storedDraft.seconds : 0;
 // Cells the cursor has been on in this read: the ones the reader has looked at.
 const visited = new Set(Array.isArray(storedDraft.visited) ? storedDraft.visited : []);
@@ -110,22 +110,11 @@ function renderCell(code) {
   const cell = sheet.cells.get(code);
   const view = sheet.view(code);
   td.textContent = gradeText(cell, view.value);
-  td.classList.toggle("empty", view.kind === "empty");
-  td.classList.toggle("suggested", view.kind === "suggested");
-  td.classList.toggle("confirmed", view.kind === "confirmed");
-  td.classList.toggle("from-model", view.kind === "confirmed" && view.source === "accepted");
-  td.classList.toggle("pending", view.pending);
-  td.classList.toggle("conflict", Boolean(view.conflict));
-  td.classList.toggle("visited", visited.has(code));
-  let state;
-  if (view.kind === "empty") state = gettext("not graded");
-  else if (view.kind === "suggested") state = interpolate(gettext("%(value)s, suggested, not confirmed"), { value: gradeText(cell, view.value) });
-  else state = view.pending ? interpolate(gettext("%(value)s, not saved yet"), { value: gradeText(cell, view.value) }) : gradeText(cell, view.value);
+  paintCell(td, view, visited.has(code));
+  const state = cellState(view, gradeText(cell, view.value));
   td.setAttribute("aria-label", interpolate(gettext("%(joint)s, %(dimension)s: %(state)s"), { joint: cell.label, dimension: DIMENSION_NAMES[cell.dimension], state }));
-  if (cell.suggestion) {
-    const percents = cell.suggestion.distribution.map((p, grade) => `${gradeText(cell, grade)}: ${Math.round(p * 100)}%`).join("  ");
-    td.title = interpolate(gettext("Suggestion %(label)s (%(percents)s)"), { label: gradeText(cell, cell.suggestion.label), percents });
-  } else td.removeAttribute("title");
+  if (cell.suggestion) td.title = suggestionTitle(cell.suggestion, (level) => gradeText(cell, level));
+  else td.removeAttribute("title");
 }
 
 function renderAllCells() {
@@ -178,14 +167,7 @@ function move(delta) {
 
 // Entry order, a reader's preference kept in this browser: "column" runs down the erosion column,
 // then the JSN column, as on the paper form; "joint" takes erosion then JSN of the same joint.
-const orderKey = `ra-workspace-order:${config.user}`;
-let entryOrder = (() => {
-  try {
-    return localStorage.getItem(orderKey) === "joint" ? "joint" : "column";
-  } catch {
-    return "column";
-  }
-})();
+let entryOrder = loadEntryOrder(config.user);
 
 // The scored cells in joint-by-joint order: [joint, dimension] pairs, row by row.
 function jointOrderCells() {
@@ -202,17 +184,7 @@ function stepJointOrder(delta) {
 }
 
 function setEntryOrder(order) {
-  entryOrder = order === "joint" ? "joint" : "column";
-  try {
-    localStorage.setItem(orderKey, entryOrder);
-  } catch {
-    // Not kept across pages; still used on this one.
-  }
-  const button = root.querySelector('[data-action="entry-order"]');
-  if (button) {
-    button.setAttribute("aria-pressed", String(entryOrder === "joint"));
-    button.textContent = entryOrder === "joint" ? gettext("Order: joints") : gettext("Order: columns");
-  }
+  entryOrder = storeEntryOrder(config.user, order, root.querySelector('[data-action="entry-order"]'));
 }
 
 // After the last erosion cell the reader goes on with JSN from the top, as on the paper form.
@@ -340,22 +312,16 @@ function renderPicker() {
   const cell = code && sheet.cells.get(code);
   picker.replaceChildren();
   if (!cell || readOnly) return;
-  const caption = document.createElement("span");
-  caption.className = "picker-caption";
-  caption.textContent = `${cell.label} · ${DIMENSION_NAMES[cell.dimension]}`;
-  picker.append(caption);
-  for (let grade = 0; grade <= cell.maxGrade; grade += 1) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = gradeText(cell, grade);
-    button.setAttribute("aria-label", interpolate(gettext("Grade %(grade)s"), { grade: gradeText(cell, grade) }));
-    if (sheet.view(code).value === grade) button.classList.add("current");
-    button.addEventListener("click", () => {
+  fillGradePicker(picker, {
+    caption: `${cell.label} · ${DIMENSION_NAMES[cell.dimension]}`,
+    maxGrade: cell.maxGrade,
+    current: sheet.view(code).value,
+    format: (grade) => gradeText(cell, grade),
+    choose: (grade) => {
       commitGrade(code, grade);
       cellElements.get(activeCode())?.focus({ preventScroll: true });
-    });
-    picker.append(button);
-  }
+    },
+  });
 }
 
 // Totals ------------------------------------------------------------------------------------
@@ -379,35 +345,17 @@ function renderTotals() {
   if (totals.unconfirmed) notes.push(interpolate(gettext("%(n)s suggestions not counted yet."), { n: totals.unconfirmed }));
   if (totals.missing) notes.push(interpolate(gettext("%(n)s cells not graded yet."), { n: totals.missing }));
   $("[data-totals-note]").textContent = notes.join(" ");
-  const completed = new Set(
-    jointRows.filter((row) => DIMENSIONS.every((d) => !row[d] || sheet.decided(sheet.cells.get(row[d].code)))).map((row) => row.joint),
-  );
-  viewer.setCompleted(completed);
+  viewer.setCompleted(sheet.completedJoints());
 }
 
 // Save state --------------------------------------------------------------------------------
 
 function renderSaveState() {
-  const element = root.querySelector("[data-save-state]");
-  const state = submitted || readOnly ? "submitted" : saver.state;
-  const unsaved = sheet.pendingItems().length;
-  let text;
-  switch (state) {
-    case "saved": text = gettext("Saved"); break;
-    case "dirty": text = gettext("Unsaved changes"); break;
-    case "saving": text = gettext("Saving…"); break;
-    case "conflict": text = gettext("Conflict: choose which values to keep"); break;
-    case "error": text = interpolate(gettext("Not saved: %(message)s"), { message: saver.detail.message || gettext("refused by the server") }); break;
-    case "submitted": text = gettext("Submitted"); break;
-    default: {
-      const seconds = Math.max(0, Math.ceil(((saver.detail.retryAt || Date.now()) - Date.now()) / 1000));
-      text = saver.detail.reason === "signed-out"
-        ? interpolate(gettext("Signed out: log in again in another tab. %(n)s changes kept in this browser."), { n: unsaved })
-        : interpolate(gettext("Offline: %(n)s changes kept in this browser, retrying in %(s)s s"), { n: unsaved, s: seconds });
-    }
-  }
-  element.textContent = text;
-  element.dataset.state = state;
+  showSaveState(root.querySelector("[data-save-state]"), {
+    state: submitted || readOnly ? "submitted" : saver.state,
+    detail: saver.detail,
+    unsaved: sheet.pendingItems().length,
+  });
 }
 
 function notify(message) {
@@ -415,9 +363,7 @@ function notify(message) {
 }
 
 function viewerNotice(message) {
-  const element = root.querySelector("[data-viewer-notice]");
-  element.textContent = message;
-  element.hidden = !message;
+  setNotice(root.querySelector("[data-viewer-notice]"), message);
 }
 
 // Viewer ------------------------------------------------------------------------------------
@@ -434,24 +380,18 @@ const viewer = new Viewer({
 });
 viewer.setLandmarks(config.landmarks);
 viewer.addEventListener("select", (event) => activate(event.detail.joint, active.dimension));
-viewer.addEventListener("move", (event) => queueLandmark(event.detail));
+viewer.addEventListener("move", (event) => landmarks.add(event.detail));
 viewer.addEventListener("view", () => { root.querySelector("[data-zoom-level]").textContent = `${viewer.zoomPercent()}%`; });
-viewer.addEventListener("window", () => {
-  root.querySelector('[data-control="brightness"]').value = String(Math.round(viewer.brightness));
-  root.querySelector('[data-control="contrast"]').value = String(Math.round(viewer.contrast));
-  root.querySelector('[data-action="invert"]').setAttribute("aria-pressed", String(viewer.invert));
-});
+viewer.addEventListener("window", () => showWindow(root, viewer));
 viewer.addEventListener("heatmap", (event) => {
   if (!heatmapOn) return;
   const { state } = event.detail;
   root.querySelector("[data-stage]").dataset.heatmap = state;
-  if (state === "loading") viewerNotice(gettext("Loading heatmap…"));
-  else if (state === "failed") viewerNotice(gettext("The heatmap could not be loaded."));
-  else viewerNotice("");
+  viewerNotice(heatmapNotice(state));
 });
 viewer.addEventListener("loading", (event) => {
-  if (event.detail.full) viewerNotice(gettext("Loading full resolution…"));
-  else if (event.detail.failed) viewerNotice(gettext("Full resolution could not be loaded; zoom again to retry."));
+  const notice = loadingNotice(event.detail);
+  if (notice) viewerNotice(notice);
   else updateHeatmap();
 });
 viewer.load().then(
@@ -486,44 +426,13 @@ function updateHeatmap() {
 }
 
 // Moved markers are saved like grades: retried until the server has them.
-const pendingLandmarks = new Map();
-let landmarkRetry = null;
-
-function queueLandmark({ joint, x, y }) {
-  pendingLandmarks.set(joint, { joint, x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10 });
-  flushLandmarks();
-}
-
-async function flushLandmarks(attempt = 0) {
-  clearTimeout(landmarkRetry);
-  if (!pendingLandmarks.size) return;
-  const sent = [...pendingLandmarks.values()];
-  try {
-    const response = await fetch(config.urls.landmarks, {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-      body: JSON.stringify({ landmarks: sent }),
-    });
-    if (response.status === 400) {
-      notify(firstMessage(await response.json()));
-      pendingLandmarks.clear();
-      return;
-    }
-    if (!response.ok) throw new Error(String(response.status));
-    for (const item of sent) if (pendingLandmarks.get(item.joint) === item) pendingLandmarks.delete(item.joint);
-    viewer.setLandmarks((await response.json()).landmarks);
-    notify(gettext("Marker saved as your landmark."));
-  } catch {
-    notify(gettext("Marker position not saved yet; retrying."));
-    landmarkRetry = setTimeout(() => flushLandmarks(attempt + 1), Math.min(30, 2 ** attempt) * 1000);
-  }
-}
+const landmarks = new LandmarkQueue({ url: config.urls.landmarks, csrfToken, viewer, notify });
 
 // Suggestions -------------------------------------------------------------------------------
 
 // No model yet: ask again now and then (and when the reader comes back to the tab), so suggestions
-// appear once the first model serves without a reload.
+// appear once the first model serves without a reload. The visit form keeps its own loader: it asks
+// again only when the reader comes back to the tab, one request per radiograph.
 const SUGGESTION_POLL_MS = 60_000;
 let suggestionPoll = null;
 
@@ -551,46 +460,18 @@ window.addEventListener("focus", () => {
 
 const conflictDialog = document.querySelector("[data-conflict-dialog]");
 
+const conflictEntries = () => sheet.conflicts().map((cell) => ({
+  sheet, cell, name: `conflict-${cell.code}`, legend: `${cell.label}, ${DIMENSION_NAMES[cell.dimension]}`,
+}));
+
 function showConflicts() {
-  const cells = sheet.conflicts();
-  if (!cells.length) return;
-  const list = conflictDialog.querySelector("[data-conflict-list]");
-  list.replaceChildren();
-  for (const cell of cells) {
-    const fieldset = document.createElement("fieldset");
-    const legend = document.createElement("legend");
-    legend.textContent = `${cell.label}, ${DIMENSION_NAMES[cell.dimension]}`;
-    fieldset.append(legend);
-    const options = [
-      ["mine", interpolate(gettext("Keep mine: %(value)s"), { value: cell.conflict.mine })],
-      ["theirs", interpolate(gettext("Use the saved value: %(value)s"), { value: cell.conflict.theirs === null ? gettext("none") : cell.conflict.theirs })],
-    ];
-    for (const [choice, text] of options) {
-      const label = document.createElement("label");
-      const input = document.createElement("input");
-      input.type = "radio";
-      input.name = `conflict-${cell.code}`;
-      input.value = choice;
-      input.checked = choice === "mine";
-      label.append(input, ` ${text}`);
-      fieldset.append(label);
-    }
-    list.append(fieldset);
-  }
+  const entries = conflictEntries();
+  if (!entries.length) return;
+  renderConflictList(conflictDialog.querySelector("[data-conflict-list]"), entries);
   if (!conflictDialog.open) conflictDialog.showModal();
 }
 
-conflictDialog.querySelector('[data-action="resolve-conflicts"]').addEventListener("click", () => {
-  for (const cell of sheet.conflicts()) {
-    const choice = conflictDialog.querySelector(`input[name="conflict-${cell.code}"]:checked`)?.value || "mine";
-    sheet.resolveConflict(cell.code, choice);
-  }
-  conflictDialog.close();
-  saver.flush();
-});
-
-// Closing with Escape would leave the conflict unresolved and the cells unsaved: the reader chooses.
-conflictDialog.addEventListener("cancel", (event) => event.preventDefault());
+bindConflictDialog(conflictDialog, { entries: conflictEntries, resolved: () => saver.flush() });
 saver.addEventListener("conflict", showConflicts);
 saver.addEventListener("state", renderSaveState);
 
@@ -611,26 +492,13 @@ function acceptSuggestions() {
   activate(left[0].joint, left[0].dimension, { look: false });
 }
 
-// A read made only of suggestions the reader never looked at is asked about once before it goes.
-let unlookedSubmitAsked = false;
-
-function onlyUnlookedSuggestions() {
-  const cells = [...sheet.cells.values()];
-  return needLook && cells.length > 0 && cells.every((cell) => {
-    const decided = sheet.decided(cell);
-    return decided && cell.suggestion && decided.value === cell.suggestion.label && !visited.has(cell.code);
-  });
-}
+const stopForUnlooked = unlookedSubmitCheck(notify);
+const onlyUnlookedSuggestions = () => needLook && sheet.cells.size > 0 && sheet.allUnlookedSuggestions(visited);
 
 // Submit ------------------------------------------------------------------------------------
 
 async function submit() {
-  if (readOnly || submitted) return;
-  if (!unlookedSubmitAsked && onlyUnlookedSuggestions()) {
-    unlookedSubmitAsked = true;
-    notify(gettext("Every grade is a model suggestion you have not looked at. Submit again to send it as it is, or check the joints first."));
-    return;
-  }
+  if (readOnly || submitted || stopForUnlooked(onlyUnlookedSuggestions)) return;
   const undecided = sheet.undecidedCount();
   if (undecided) {
     notify(interpolate(gettext("%(n)s cells are not graded yet; grade or accept them before submitting."), { n: undecided }));
@@ -688,30 +556,12 @@ async function openSaved(event) {
 const shortcutsDialog = document.querySelector("[data-shortcuts-dialog]");
 
 function showShortcuts() {
-  const table = shortcutsDialog.querySelector("[data-shortcut-table]");
-  if (!table.rows.length) {
-    for (const [keys, description] of shortcutList({ assisted, needLook })) {
-      const tr = table.insertRow();
-      const keyCell = tr.insertCell();
-      keyCell.innerHTML = keys.map((key) => `<kbd>${key}</kbd>`).join(" ");
-      tr.insertCell().textContent = description;
-    }
-  }
-  shortcutsDialog.showModal();
+  showShortcutDialog(shortcutsDialog, () => shortcutList({ assisted, needLook }));
 }
 
 const actions = {
-  "zoom-in": () => viewer.zoomStep(1),
-  "zoom-out": () => viewer.zoomStep(-1),
-  fit: () => viewer.fit(),
-  "actual-size": () => viewer.actualSize(),
-  invert: () => viewer.setWindow({ invert: !viewer.invert }),
-  "reset-image": () => viewer.resetImage(),
-  markers: () => {
-    viewer.showMarkers = !viewer.showMarkers;
-    root.querySelector('[data-action="markers"]').setAttribute("aria-pressed", String(viewer.showMarkers));
-    viewer.requestDraw();
-  },
+  ...imageActions(() => viewer),
+  markers: () => toggleMarkers(root.querySelector('[data-action="markers"]'), viewer),
   heatmap: () => {
     heatmapOn = !heatmapOn;
     updateHeatmap();
@@ -732,106 +582,65 @@ const actions = {
   submit,
 };
 
-for (const button of document.querySelectorAll("#workspace button[data-action]")) {
-  const handler = actions[button.dataset.action];
-  if (!handler) continue;
-  button.addEventListener("click", () => {
-    handler();
-    // Return the keyboard to the table so shortcuts keep working after a click.
-    if (!["submit", "shortcuts"].includes(button.dataset.action)) cellElements.get(activeCode())?.focus({ preventScroll: true });
-  });
-}
+// A click returns the keyboard to the table so shortcuts keep working after it.
+bindActionButtons(root.querySelectorAll("button[data-action]"), actions, () => cellElements.get(activeCode())?.focus({ preventScroll: true }));
 for (const link of root.querySelectorAll('a[data-action="download"], a[data-action="print"]')) link.addEventListener("click", openSaved);
 for (const button of root.querySelectorAll("[data-dimension]")) button.addEventListener("click", () => switchDimension(button.dataset.dimension));
-root.querySelector('[data-control="brightness"]').addEventListener("input", (event) => viewer.setWindow({ brightness: Number(event.target.value) }));
-root.querySelector('[data-control="contrast"]').addEventListener("input", (event) => viewer.setWindow({ contrast: Number(event.target.value) }));
-// A slider keeps the keyboard only while it is dragged: once set, digits and arrows go back to
-// the table (a reader who wants to nudge it by keys tabs to it again).
-for (const slider of root.querySelectorAll("input[type=range][data-control]")) {
-  slider.addEventListener("change", returnFocusToGrid);
-  slider.addEventListener("pointerup", returnFocusToGrid);
-}
+bindWindowSliders(root, () => viewer, returnFocusToGrid);
 
 function returnFocusToGrid() {
   if (document.querySelector("dialog[open]")) return;
   cellElements.get(activeCode())?.focus({ preventScroll: true });
 }
 
-const letterKeys = {
-  e: () => switchDimension("erosion"),
-  j: () => switchDimension("jsn"),
-  a: actions["accept-all"],
-  r: actions["reset-cell"],
-  R: actions["reset-all"],
-  o: actions["entry-order"],
-  f: actions.fit,
-  n: actions["actual-size"],
-  i: actions.invert,
-  w: actions["reset-image"],
-  m: actions.markers,
-  h: actions.heatmap,
-  "+": actions["zoom-in"],
-  "=": actions["zoom-in"],
-  "-": actions["zoom-out"],
-  "?": actions.shortcuts,
-};
+const MODIFIERS = ["Shift", "Control", "Alt", "Meta"];
 
-document.addEventListener("keydown", (event) => {
-  if (event.defaultPrevented || document.querySelector("dialog[open]")) return;
-  const target = event.target;
-  const key = event.key;
-  const command = event.ctrlKey || event.metaKey;
-  if (heldDigit && !/^[0-9]$/.test(key) && !["Shift", "Control", "Alt", "Meta"].includes(key)) {
+bindSheetKeys({
+  // A held "1" is set before any other key acts (see flushHeldDigit).
+  beforeKey: (event, command) => {
+    if (!heldDigit || /^[0-9]$/.test(event.key) || MODIFIERS.includes(event.key)) return false;
     // Ctrl+Enter submits what was typed, the held "1" included.
-    if (key === "Enter" && !command) return prevent(event, () => flushHeldDigit());
+    if (event.key === "Enter" && !command) {
+      event.preventDefault();
+      flushHeldDigit();
+      return true;
+    }
     flushHeldDigit(false);
-  }
-  if (command && key === "Enter") return prevent(event, submit);
-  if (command && !event.altKey) {
-    const lower = key.toLowerCase();
-    if (lower === "z") return prevent(event, event.shiftKey ? actions.redo : actions.undo);
-    if (lower === "y") return prevent(event, actions.redo);
-    if (lower === "s") return prevent(event, () => saver.flush());
-    return;
-  }
-  if (event.altKey || target.closest?.("input, select, textarea")) return;
-  const onControl = target.closest?.("button, a");
-  if (onControl && (key === "Enter" || key === " ")) return;
-  if (key === "Tab") {
-    // Inside the table Tab walks the cells; from the last (or first) one it leaves as usual.
-    if (!target.closest?.("[data-scores]") && target !== document.body) return;
-    if (event.shiftKey ? retreat() : advance()) event.preventDefault();
-    return;
-  }
-  if (key === "ArrowDown") return prevent(event, () => move(1));
-  if (key === "ArrowUp") return prevent(event, () => move(-1));
-  if (key === "ArrowLeft") return prevent(event, () => switchDimension("erosion"));
-  if (key === "ArrowRight") return prevent(event, () => switchDimension("jsn"));
-  if (/^[0-9]$/.test(key)) return prevent(event, () => enterDigit(Number(key)));
-  if (key === "." || key === ",") return prevent(event, enterHalf);
-  if (key === "Enter") return prevent(event, confirmActiveCell);
-  const letter = key === "R" && event.shiftKey ? "R" : key.length === 1 ? key.toLowerCase() : key;
-  if (letterKeys[letter]) prevent(event, letterKeys[letter]);
+    return false;
+  },
+  submit,
+  undo: actions.undo,
+  redo: actions.redo,
+  saveNow: () => saver.flush(),
+  tab: (delta) => (delta < 0 ? retreat() : advance()),
+  down: () => move(1),
+  up: () => move(-1),
+  left: () => switchDimension("erosion"),
+  right: () => switchDimension("jsn"),
+  digit: enterDigit,
+  half: enterHalf,
+  enter: confirmActiveCell,
+  letters: {
+    ...imageKeys(actions),
+    e: () => switchDimension("erosion"),
+    j: () => switchDimension("jsn"),
+    a: actions["accept-all"],
+    r: actions["reset-cell"],
+    R: actions["reset-all"],
+    o: actions["entry-order"],
+    "?": actions.shortcuts,
+  },
 });
 
-function prevent(event, handler) {
-  event.preventDefault();
-  handler();
-}
-
 // Active time: counted while the page is visible and the reader did something in the last minute.
-let lastActivity = Date.now();
-for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
-  window.addEventListener(type, () => { lastActivity = Date.now(); }, { capture: true, passive: true });
-}
+const readingNow = watchActivity();
 
 function renderTimer() {
-  const minutes = Math.floor(activeSeconds / 60);
-  root.querySelector("[data-timer]").textContent = `${minutes}:${String(activeSeconds % 60).padStart(2, "0")}`;
+  root.querySelector("[data-timer]").textContent = clockText(activeSeconds);
 }
 
 setInterval(() => {
-  if (!readOnly && !submitted && document.visibilityState === "visible" && Date.now() - lastActivity < 60_000) {
+  if (!readOnly && !submitted && readingNow()) {
     activeSeconds += 1;
     renderTimer();
     if (activeSeconds % 5 === 0) saveDraft();

@@ -336,6 +336,21 @@ export class ScoreSheet extends EventTarget {
     return totals;
   }
 
+  // The joints with every scored cell decided: the viewer marks them done.
+  completedJoints() {
+    return new Set(
+      this.joints.filter((row) => DIMENSIONS.every((d) => !row[d] || this.decided(this.cells.get(row[d].code)))).map((row) => row.joint),
+    );
+  }
+
+  // Every cell's grade is the model's suggestion, taken without the reader looking at the cell.
+  allUnlookedSuggestions(visited) {
+    return [...this.cells.values()].every((cell) => {
+      const decided = this.decided(cell);
+      return decided && cell.suggestion && decided.value === cell.suggestion.label && !visited.has(cell.code);
+    });
+  }
+
   undecidedCount() {
     return [...this.cells.values()].filter((cell) => !this.decided(cell)).length;
   }

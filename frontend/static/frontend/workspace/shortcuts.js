@@ -42,3 +42,16 @@ export function shortcutList({ assisted, needLook = false }) {
   );
   return rows;
 }
+
+// Opens the "?" dialog, its table filled from `rows()` the first time.
+export function showShortcutDialog(dialog, rows) {
+  const table = dialog.querySelector("[data-shortcut-table]");
+  if (!table.rows.length) {
+    for (const [keys, description] of rows()) {
+      const tr = table.insertRow();
+      tr.insertCell().innerHTML = keys.map((key) => `<kbd>${key}</kbd>`).join(" ");
+      tr.insertCell().textContent = description;
+    }
+  }
+  dialog.showModal();
+}

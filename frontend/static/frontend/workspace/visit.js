@@ -7,15 +7,22 @@
 import { gettext, interpolate } from "./i18n.js";
 import { DIMENSIONS, ScoreSheet } from "./scoresheet.js";
 import { Saver, firstMessage } from "./saver.js";
-import { shortcutList } from "./shortcuts.js";
+import { shortcutList, showShortcutDialog } from "./shortcuts.js";
 import { Viewer } from "./viewer.js";
+import { draftKey as draftKeyOf, loadEntryOrder, readStored, storeEntryOrder } from "./drafts.js";
+import { showSaveState } from "./save_state.js";
+import { LandmarkQueue } from "./landmarks.js";
+import { bindConflictDialog, renderConflictList } from "./conflicts.js";
+import { bindSheetKeys, imageKeys } from "./keys.js";
+import { bindActionButtons, bindWindowSliders, heatmapNotice, imageActions, loadingNotice, setNotice, showWindow, toggleMarkers } from "./image_tools.js";
+import { clockText, watchActivity } from "./activity.js";
+import { cellState, fillGradePicker, paintCell, suggestionTitle } from "./cells.js";
+import { csrfToken, pageConfig, suggestionMode, unlookedSubmitCheck } from "./reader_page.js";
 
-const config = JSON.parse(document.getElementById("visit-config").textContent);
+const config = pageConfig("visit-config");
 const root = document.getElementById("visit");
 const $ = (selector) => root.querySelector(selector);
-const csrfToken = document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
-const assisted = config.project.suggestions === "assisted";
-const needLook = assisted && config.project.suggestions_need_look !== false;
+const { assisted, needLook } = suggestionMode(config.project);
 // The columns: the sides of a visit, or (config.columns) the films of a patient's series, where a
 // read's `column` names its film and the "other side" key flips to the next film.
 const SIDES = config.columns ? config.columns.map((column) => column.key) : ["R", "L"];
@@ -29,16 +36,8 @@ const columnOf = (read) => read.column || read.laterality;
 const paired = Boolean(config.columns);
 const PART_NAMES = { hand: gettext("hand"), foot: gettext("foot") };
 
-function loadJSON(key) {
-  try {
-    return JSON.parse(localStorage.getItem(key)) || {};
-  } catch {
-    return {};
-  }
-}
-
 const visitKey = `ra-visit:${config.user}:${config.visit.id}`;
-const visitDraft = loadJSON(visitKey);
+const visitDraft = readStored(visitKey);
 let activeSeconds = Number.isInteger(visitDraft.seconds) ? visitDraft.seconds : 0;
 let submitted = false;
 
@@ -46,8 +45,8 @@ let submitted = false;
 
 const reads = config.reads.map((read) => {
   const readOnly = read.assignment.status === "submitted";
-  const draftKey = `ra-workspace:${config.user}:${read.assignment.id}`;
-  const stored = loadJSON(draftKey);
+  const draftKey = draftKeyOf(config.user, read.assignment.id);
+  const stored = readStored(draftKey);
   const sheet = new ScoreSheet({ rows: read.rows, grades: read.grades, readOnly });
   return {
     ...read,
@@ -61,6 +60,7 @@ const reads = config.reads.map((read) => {
     // Cells the cursor has been on in this read: the ones the reader has looked at.
     visited: new Set(Array.isArray(stored.visited) ? stored.visited : []),
     viewer: null,
+    landmarkQueue: null,
   };
 });
 const readOnly = reads.every((read) => read.readOnly);
@@ -151,18 +151,10 @@ function renderCell(slot) {
   const { read, code, td } = slot;
   const cell = read.sheet.cells.get(code);
   const view = read.sheet.view(code);
+  // Levels as stored, not scaled by a half-step scheme's step as the single-image page writes them.
   td.textContent = view.value === null ? "–" : String(view.value);
-  td.classList.toggle("empty", view.kind === "empty");
-  td.classList.toggle("suggested", view.kind === "suggested");
-  td.classList.toggle("confirmed", view.kind === "confirmed");
-  td.classList.toggle("from-model", view.kind === "confirmed" && view.source === "accepted");
-  td.classList.toggle("pending", view.pending);
-  td.classList.toggle("conflict", Boolean(view.conflict));
-  td.classList.toggle("visited", read.visited.has(code));
-  let state;
-  if (view.kind === "empty") state = gettext("not graded");
-  else if (view.kind === "suggested") state = interpolate(gettext("%(value)s, suggested, not confirmed"), { value: view.value });
-  else state = view.pending ? interpolate(gettext("%(value)s, not saved yet"), { value: view.value }) : String(view.value);
+  paintCell(td, view, read.visited.has(code));
+  const state = cellState(view, String(view.value));
   td.setAttribute("aria-label", `${read.name}, ${interpolate(gettext("%(joint)s, %(dimension)s: %(state)s"), { joint: cell.label, dimension: DIMENSION_NAMES[cell.dimension], state })}`);
   // Order-known paired reading, if the project offers it: the previous film's consensus, small.
   const previous = read.previous_consensus ? read.previous_consensus[code] : undefined;
@@ -174,10 +166,8 @@ function renderCell(slot) {
     td.append(hint);
     td.setAttribute("aria-label", `${td.getAttribute("aria-label")}; ${interpolate(gettext("previous consensus %(value)s"), { value: previous })}`);
   }
-  if (cell.suggestion) {
-    const percents = cell.suggestion.distribution.map((p, grade) => `${grade}: ${Math.round(p * 100)}%`).join("  ");
-    td.title = interpolate(gettext("Suggestion %(label)s (%(percents)s)"), { label: cell.suggestion.label, percents });
-  } else td.removeAttribute("title");
+  if (cell.suggestion) td.title = suggestionTitle(cell.suggestion, String);
+  else td.removeAttribute("title");
 }
 
 const slotOf = (read, code) => slots.get(`${read.id}:${code}`);
@@ -187,14 +177,7 @@ const slotOf = (read, code) => slots.get(`${read.id}:${code}`);
 // Entry order, the reader's preference shared with the single-image page: "column" runs down each
 // column of a side (erosion, then JSN), "joint" takes erosion then JSN of each joint. Either way one
 // side of a body part is finished before the other, so the image changes only between sides.
-const orderKey = `ra-workspace-order:${config.user}`;
-let entryOrder = (() => {
-  try {
-    return localStorage.getItem(orderKey) === "joint" ? "joint" : "column";
-  } catch {
-    return "column";
-  }
-})();
+let entryOrder = loadEntryOrder(config.user);
 
 function orderedSlots() {
   const ordered = [];
@@ -213,15 +196,7 @@ function orderedSlots() {
 }
 
 function setEntryOrder(order) {
-  entryOrder = order === "joint" ? "joint" : "column";
-  try {
-    localStorage.setItem(orderKey, entryOrder);
-  } catch {
-    // Not kept across pages; still used on this one.
-  }
-  const button = $('[data-action="entry-order"]');
-  button.setAttribute("aria-pressed", String(entryOrder === "joint"));
-  button.textContent = entryOrder === "joint" ? gettext("Order: joints") : gettext("Order: columns");
+  entryOrder = storeEntryOrder(config.user, order, $('[data-action="entry-order"]'));
 }
 
 function step(delta) {
@@ -301,6 +276,8 @@ const columnHeads = Object.fromEntries(COLUMNS.map(({ side, dimension }) => [`${
 
 let heldDigit = null;
 
+// Not the single-image page's entry: no half grades here, and a held "1" waits 700 ms on its own
+// timer instead of being set by the next key.
 function enterDigit(digit) {
   if (!active || active.read.readOnly) return;
   const { read, code } = active;
@@ -345,22 +322,16 @@ function renderPicker() {
   if (!active || active.read.readOnly) return;
   const slot = active;
   const cell = slot.read.sheet.cells.get(slot.code);
-  const caption = document.createElement("span");
-  caption.className = "picker-caption";
-  caption.textContent = `${slot.read.name} · ${cell.label} · ${DIMENSION_NAMES[cell.dimension]}`;
-  picker.append(caption);
-  for (let grade = 0; grade <= cell.maxGrade; grade += 1) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = String(grade);
-    button.setAttribute("aria-label", interpolate(gettext("Grade %(grade)s"), { grade }));
-    if (slot.read.sheet.view(slot.code).value === grade) button.classList.add("current");
-    button.addEventListener("click", () => {
+  fillGradePicker(picker, {
+    caption: `${slot.read.name} · ${cell.label} · ${DIMENSION_NAMES[cell.dimension]}`,
+    maxGrade: cell.maxGrade,
+    current: slot.read.sheet.view(slot.code).value,
+    format: String,
+    choose: (grade) => {
       commitGrade(slot, grade);
       returnFocusToGrid();
-    });
-    picker.append(button);
-  }
+    },
+  });
 }
 
 // Totals: per column, per radiograph (SvdH of one hand or foot) and for the whole visit -------
@@ -426,12 +397,7 @@ function renderTotals() {
   if (unconfirmed) notes.push(interpolate(gettext("%(n)s suggestions not counted yet."), { n: unconfirmed }));
   if (missing) notes.push(interpolate(gettext("%(n)s cells not graded yet."), { n: missing }));
   $("[data-totals-note]").textContent = notes.join(" ");
-  for (const read of reads) {
-    const done = new Set(
-      read.sheet.joints.filter((row) => DIMENSIONS.every((d) => !row[d] || read.sheet.decided(read.sheet.cells.get(row[d].code)))).map((row) => row.joint),
-    );
-    read.viewer?.setCompleted(done);
-  }
+  for (const read of reads) read.viewer?.setCompleted(read.sheet.completedJoints());
 }
 
 // Save state: the worst of the radiographs' savers --------------------------------------------
@@ -439,7 +405,6 @@ function renderTotals() {
 const STATE_RANK = ["saved", "dirty", "saving", "offline", "error", "conflict"];
 
 function renderSaveState() {
-  const element = $("[data-save-state]");
   let state = "saved";
   let worst = null;
   for (const read of openReads) {
@@ -449,24 +414,11 @@ function renderSaveState() {
     }
   }
   if (submitted || readOnly) state = "submitted";
-  const unsaved = openReads.reduce((n, read) => n + read.sheet.pendingItems().length, 0);
-  let text;
-  switch (state) {
-    case "saved": text = gettext("Saved"); break;
-    case "dirty": text = gettext("Unsaved changes"); break;
-    case "saving": text = gettext("Saving…"); break;
-    case "conflict": text = gettext("Conflict: choose which values to keep"); break;
-    case "error": text = interpolate(gettext("Not saved: %(message)s"), { message: worst.saver.detail.message || gettext("refused by the server") }); break;
-    case "submitted": text = gettext("Submitted"); break;
-    default: {
-      const seconds = Math.max(0, Math.ceil(((worst.saver.detail.retryAt || Date.now()) - Date.now()) / 1000));
-      text = worst.saver.detail.reason === "signed-out"
-        ? interpolate(gettext("Signed out: log in again in another tab. %(n)s changes kept in this browser."), { n: unsaved })
-        : interpolate(gettext("Offline: %(n)s changes kept in this browser, retrying in %(s)s s"), { n: unsaved, s: seconds });
-    }
-  }
-  element.textContent = text;
-  element.dataset.state = state;
+  showSaveState($("[data-save-state]"), {
+    state,
+    detail: worst ? worst.saver.detail : {},
+    unsaved: openReads.reduce((n, read) => n + read.sheet.pendingItems().length, 0),
+  });
 }
 
 function notify(message) {
@@ -474,9 +426,7 @@ function notify(message) {
 }
 
 function viewerNotice(message) {
-  const element = $("[data-viewer-notice]");
-  element.textContent = message;
-  element.hidden = !message;
+  setNotice($("[data-viewer-notice]"), message);
 }
 
 // Viewer: one per radiograph, on stacked stages; the selected cell's side is the one shown ------
@@ -502,7 +452,8 @@ for (const read of reads) {
     const own = row ? row.cols.filter((slot) => slot && slot.read === read) : [];
     activate(own.find((slot) => slot.dimension === active?.dimension) || own[0]);
   });
-  viewer.addEventListener("move", (event) => queueLandmark(read, event.detail));
+  read.landmarkQueue = new LandmarkQueue({ url: read.urls.landmarks, csrfToken, viewer, notify });
+  viewer.addEventListener("move", (event) => read.landmarkQueue.add(event.detail));
   viewer.addEventListener("view", () => {
     // The zoom relative to the film's fitted size, on the stage: what "in step" means here.
     if (paired) viewer.stage.dataset.zoom = (viewer.scale / viewer.fitScale()).toFixed(3);
@@ -510,22 +461,15 @@ for (const read of reads) {
   });
   viewer.addEventListener("window", () => {
     follow(viewer, "window");
-    if (shown !== read) return;
-    $('[data-control="brightness"]').value = String(Math.round(viewer.brightness));
-    $('[data-control="contrast"]').value = String(Math.round(viewer.contrast));
-    $('[data-action="invert"]').setAttribute("aria-pressed", String(viewer.invert));
+    if (shown === read) showWindow(root, viewer);
   });
   viewer.addEventListener("heatmap", (event) => {
-    if (!heatmapOn || shown !== read) return;
-    const { state } = event.detail;
-    if (state === "loading") viewerNotice(gettext("Loading heatmap…"));
-    else if (state === "failed") viewerNotice(gettext("The heatmap could not be loaded."));
-    else viewerNotice("");
+    if (heatmapOn && shown === read) viewerNotice(heatmapNotice(event.detail.state));
   });
   viewer.addEventListener("loading", (event) => {
     if (shown !== read) return;
-    if (event.detail.full) viewerNotice(gettext("Loading full resolution…"));
-    else if (event.detail.failed) viewerNotice(gettext("Full resolution could not be loaded; zoom again to retry."));
+    const notice = loadingNotice(event.detail);
+    if (notice) viewerNotice(notice);
     else updateHeatmap();
   });
   read.viewer = viewer;
@@ -617,37 +561,10 @@ function updateHeatmap() {
   shown.viewer.setHeatmap(url || null);
 }
 
-// A moved marker becomes the reader's own landmark of that radiograph, retried until saved.
-async function queueLandmark(read, { joint, x, y }, attempt = 0) {
-  read.pendingLandmarks = read.pendingLandmarks || new Map();
-  if (joint) read.pendingLandmarks.set(joint, { joint, x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10 });
-  clearTimeout(read.landmarkRetry);
-  const sent = [...read.pendingLandmarks.values()];
-  if (!sent.length) return;
-  try {
-    const response = await fetch(read.urls.landmarks, {
-      method: "PUT",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-      body: JSON.stringify({ landmarks: sent }),
-    });
-    if (response.status === 400) {
-      notify(firstMessage(await response.json()));
-      read.pendingLandmarks.clear();
-      return;
-    }
-    if (!response.ok) throw new Error(String(response.status));
-    for (const item of sent) if (read.pendingLandmarks.get(item.joint) === item) read.pendingLandmarks.delete(item.joint);
-    read.viewer.setLandmarks((await response.json()).landmarks);
-    notify(gettext("Marker saved as your landmark."));
-  } catch {
-    notify(gettext("Marker position not saved yet; retrying."));
-    read.landmarkRetry = setTimeout(() => queueLandmark(read, {}, attempt + 1), Math.min(30, 2 ** attempt) * 1000);
-  }
-}
-
 // Suggestions ---------------------------------------------------------------------------------
 
+// Unlike the single-image page's loader, no poll while there is no model: the form asks again only
+// when the reader comes back to the tab (below).
 async function loadSuggestions(read, attempt = 0) {
   try {
     const response = await fetch(read.urls.suggestions, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -670,46 +587,17 @@ window.addEventListener("focus", () => {
 
 const conflictDialog = document.querySelector("[data-conflict-dialog]");
 
+const conflictEntries = () => openReads.flatMap((read) => read.sheet.conflicts().map((cell) => ({
+  sheet: read.sheet, cell, name: `conflict-${read.id}-${cell.code}`, legend: `${read.name}: ${cell.label}, ${DIMENSION_NAMES[cell.dimension]}`,
+})));
+
 function showConflicts() {
   const list = conflictDialog.querySelector("[data-conflict-list]");
-  list.replaceChildren();
-  for (const read of openReads) {
-    for (const cell of read.sheet.conflicts()) {
-      const fieldset = document.createElement("fieldset");
-      const legend = document.createElement("legend");
-      legend.textContent = `${read.name}: ${cell.label}, ${DIMENSION_NAMES[cell.dimension]}`;
-      fieldset.append(legend);
-      const options = [
-        ["mine", interpolate(gettext("Keep mine: %(value)s"), { value: cell.conflict.mine })],
-        ["theirs", interpolate(gettext("Use the saved value: %(value)s"), { value: cell.conflict.theirs === null ? gettext("none") : cell.conflict.theirs })],
-      ];
-      for (const [choice, text] of options) {
-        const label = document.createElement("label");
-        const input = document.createElement("input");
-        input.type = "radio";
-        input.name = `conflict-${read.id}-${cell.code}`;
-        input.value = choice;
-        input.checked = choice === "mine";
-        label.append(input, ` ${text}`);
-        fieldset.append(label);
-      }
-      list.append(fieldset);
-    }
-  }
+  renderConflictList(list, conflictEntries());
   if (list.children.length && !conflictDialog.open) conflictDialog.showModal();
 }
 
-conflictDialog.querySelector('[data-action="resolve-conflicts"]').addEventListener("click", () => {
-  for (const read of openReads) {
-    for (const cell of read.sheet.conflicts()) {
-      const choice = conflictDialog.querySelector(`input[name="conflict-${read.id}-${cell.code}"]:checked`)?.value || "mine";
-      read.sheet.resolveConflict(cell.code, choice);
-    }
-  }
-  conflictDialog.close();
-  for (const read of openReads) read.saver.flush();
-});
-conflictDialog.addEventListener("cancel", (event) => event.preventDefault());
+bindConflictDialog(conflictDialog, { entries: conflictEntries, resolved: () => { for (const read of openReads) read.saver.flush(); } });
 
 // Suggestions as a second opinion -------------------------------------------------------------
 
@@ -727,25 +615,15 @@ function acceptSuggestions() {
   activate(left[0], { look: false });
 }
 
-let unlookedSubmitAsked = false;
-
-function onlyUnlookedSuggestions() {
-  const all = openReads.flatMap((read) => [...read.sheet.cells.values()].map((cell) => [read, cell]));
-  return needLook && all.length > 0 && all.every(([read, cell]) => {
-    const decided = read.sheet.decided(cell);
-    return decided && cell.suggestion && decided.value === cell.suggestion.label && !read.visited.has(cell.code);
-  });
-}
+const stopForUnlooked = unlookedSubmitCheck(notify);
+const onlyUnlookedSuggestions = () => needLook
+  && openReads.some((read) => read.sheet.cells.size > 0)
+  && openReads.every((read) => read.sheet.allUnlookedSuggestions(read.visited));
 
 // Submit: the whole visit in one request --------------------------------------------------------
 
 async function submit() {
-  if (readOnly || submitted) return;
-  if (!unlookedSubmitAsked && onlyUnlookedSuggestions()) {
-    unlookedSubmitAsked = true;
-    notify(gettext("Every grade is a model suggestion you have not looked at. Submit again to send it as it is, or check the joints first."));
-    return;
-  }
+  if (readOnly || submitted || stopForUnlooked(onlyUnlookedSuggestions)) return;
   const undecided = orderedSlots().filter((slot) => !slot.read.readOnly && !slot.read.sheet.decided(slot.read.sheet.cells.get(slot.code)));
   if (undecided.length) {
     notify(interpolate(gettext("%(n)s cells are not graded yet; grade or accept them before submitting."), { n: undecided.length }));
@@ -804,39 +682,19 @@ async function submit() {
 const shortcutsDialog = document.querySelector("[data-shortcuts-dialog]");
 
 function showShortcuts() {
-  const table = shortcutsDialog.querySelector("[data-shortcut-table]");
-  if (!table.rows.length) {
-    const rows = [
-      [["S"], paired ? gettext("Next film: the same joint on the next film of the series") : gettext("Show the other side: the same joint on the other hand or foot")],
-      [["←", "→"], gettext("Previous / next column (erosion and JSN of the right, then of the left)")],
-      [["E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
-      ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R")),
-    ];
-    for (const [keys, description] of rows) {
-      const tr = table.insertRow();
-      tr.insertCell().innerHTML = keys.map((key) => `<kbd>${key}</kbd>`).join(" ");
-      tr.insertCell().textContent = description;
-    }
-  }
-  shortcutsDialog.showModal();
+  showShortcutDialog(shortcutsDialog, () => [
+    [["S"], paired ? gettext("Next film: the same joint on the next film of the series") : gettext("Show the other side: the same joint on the other hand or foot")],
+    [["←", "→"], gettext("Previous / next column (erosion and JSN of the right, then of the left)")],
+    [["E", "J"], gettext("Grade erosion (E) or joint space narrowing (J)")],
+    ...shortcutList({ assisted, needLook }).filter(([keys]) => !keys.includes("←") && !keys.includes("Shift+R")),
+  ]);
 }
 
 const viewerOf = () => shown.viewer;
 const actions = {
+  ...imageActions(viewerOf),
   "switch-side": switchSide,
-  "zoom-in": () => viewerOf().zoomStep(1),
-  "zoom-out": () => viewerOf().zoomStep(-1),
-  fit: () => viewerOf().fit(),
-  invert: () => viewerOf().setWindow({ invert: !viewerOf().invert }),
-  "reset-image": () => viewerOf().resetImage(),
-  markers: () => {
-    const on = !viewerOf().showMarkers;
-    for (const read of reads) {
-      read.viewer.showMarkers = on;
-      read.viewer.requestDraw();
-    }
-    $('[data-action="markers"]').setAttribute("aria-pressed", String(on));
-  },
+  markers: () => toggleMarkers($('[data-action="markers"]'), viewerOf(), reads.map((read) => read.viewer)),
   heatmap: () => {
     heatmapOn = !heatmapOn;
     updateHeatmap();
@@ -857,86 +715,44 @@ function returnFocusToGrid() {
   active.td.focus({ preventScroll: true });
 }
 
-for (const button of root.querySelectorAll("button[data-action]")) {
-  const handler = actions[button.dataset.action];
-  if (!handler) continue;
-  button.addEventListener("click", () => {
-    handler();
-    if (!["submit", "shortcuts"].includes(button.dataset.action)) returnFocusToGrid();
-  });
-}
-$('[data-control="brightness"]').addEventListener("input", (event) => viewerOf().setWindow({ brightness: Number(event.target.value) }));
-$('[data-control="contrast"]').addEventListener("input", (event) => viewerOf().setWindow({ contrast: Number(event.target.value) }));
-for (const slider of root.querySelectorAll("input[type=range][data-control]")) {
-  slider.addEventListener("change", returnFocusToGrid);
-  slider.addEventListener("pointerup", returnFocusToGrid);
-}
+bindActionButtons(root.querySelectorAll("button[data-action]"), actions, returnFocusToGrid);
+bindWindowSliders(root, viewerOf, returnFocusToGrid);
 
-const letterKeys = {
-  s: actions["switch-side"],
-  e: () => switchDimension("erosion"),
-  j: () => switchDimension("jsn"),
-  a: actions["accept-all"],
-  r: actions["reset-cell"],
-  o: actions["entry-order"],
-  f: actions.fit,
-  n: () => viewerOf().actualSize(),
-  i: actions.invert,
-  w: actions["reset-image"],
-  m: actions.markers,
-  h: actions.heatmap,
-  "+": actions["zoom-in"],
-  "=": actions["zoom-in"],
-  "-": actions["zoom-out"],
-  "?": actions.shortcuts,
-};
-
-document.addEventListener("keydown", (event) => {
-  if (event.defaultPrevented || document.querySelector("dialog[open]") || !active) return;
-  const { target, key } = event;
-  const command = event.ctrlKey || event.metaKey;
-  if (command && key === "Enter") return prevent(event, submit);
-  if (command && !event.altKey) {
-    const lower = key.toLowerCase();
-    if (lower === "z") return prevent(event, event.shiftKey ? actions.redo : actions.undo);
-    if (lower === "y") return prevent(event, actions.redo);
-    if (lower === "s") return prevent(event, () => openReads.forEach((read) => read.saver.flush()));
-    return;
-  }
-  if (event.altKey || target.closest?.("input, select, textarea")) return;
-  if (target.closest?.("button, a") && (key === "Enter" || key === " ")) return;
-  if (key === "Tab") {
-    if (!target.closest?.("[data-scores]") && target !== document.body) return;
-    if (step(event.shiftKey ? -1 : 1)) event.preventDefault();
-    return;
-  }
-  if (key === "ArrowDown") return prevent(event, () => moveVertical(1));
-  if (key === "ArrowUp") return prevent(event, () => moveVertical(-1));
-  if (key === "ArrowLeft") return prevent(event, () => moveHorizontal(-1));
-  if (key === "ArrowRight") return prevent(event, () => moveHorizontal(1));
-  if (/^[0-9]$/.test(key)) return prevent(event, () => enterDigit(Number(key)));
-  if (key === "Enter") return prevent(event, confirmActiveCell);
-  const letter = key.length === 1 ? key.toLowerCase() : key;
-  if (letterKeys[letter]) prevent(event, letterKeys[letter]);
+// Shift+R has no key of its own here: it resets the cell, as R does.
+bindSheetKeys({
+  ready: () => Boolean(active),
+  submit,
+  undo: actions.undo,
+  redo: actions.redo,
+  saveNow: () => openReads.forEach((read) => read.saver.flush()),
+  tab: step,
+  down: () => moveVertical(1),
+  up: () => moveVertical(-1),
+  left: () => moveHorizontal(-1),
+  right: () => moveHorizontal(1),
+  digit: enterDigit,
+  enter: confirmActiveCell,
+  letters: {
+    ...imageKeys(actions),
+    s: actions["switch-side"],
+    e: () => switchDimension("erosion"),
+    j: () => switchDimension("jsn"),
+    a: actions["accept-all"],
+    r: actions["reset-cell"],
+    o: actions["entry-order"],
+    "?": actions.shortcuts,
+  },
 });
 
-function prevent(event, handler) {
-  event.preventDefault();
-  handler();
-}
-
 // Active time of the visit: counted while the page is visible and the reader did something lately.
-let lastActivity = Date.now();
-for (const type of ["keydown", "pointerdown", "pointermove", "wheel"]) {
-  window.addEventListener(type, () => { lastActivity = Date.now(); }, { capture: true, passive: true });
-}
+const readingNow = watchActivity();
 
 function renderTimer() {
-  $("[data-timer]").textContent = `${Math.floor(activeSeconds / 60)}:${String(activeSeconds % 60).padStart(2, "0")}`;
+  $("[data-timer]").textContent = clockText(activeSeconds);
 }
 
 setInterval(() => {
-  if (!readOnly && !submitted && document.visibilityState === "visible" && Date.now() - lastActivity < 60_000) {
+  if (!readOnly && !submitted && readingNow()) {
     activeSeconds += 1;
     renderTimer();
     if (activeSeconds % 5 === 0 && active) saveDraft(active.read);
