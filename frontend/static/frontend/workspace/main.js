@@ -4,7 +4,8 @@ import { DIMENSIONS, ScoreSheet } from "./scoresheet.js";
 import { Saver, firstMessage } from "./saver.js";
 import { shortcutList, showShortcutDialog } from "./shortcuts.js";
 import { Viewer } from "./viewer.js";
-import { HALF_KEY_WINDOW_MS, gradeText, levelForDigit, levelWithHalf } from "./grades.js";
+import { gradeText } from "./grades.js";
+import { GradeEntry } from "./grade_entry.js";
 import { HeatmapMethodPicker } from "./heatmap_method.js";
 import { draftKey as draftKeyOf, loadEntryOrder, readStored, storeEntryOrder } from "./drafts.js";
 import { showSaveState } from "./save_state.js";
@@ -222,73 +223,17 @@ function switchDimension(dimension) {
 
 // Grade entry -------------------------------------------------------------------------------
 
-let heldDigit = null;
-
-// A held "1" is set as soon as anything but a "0" follows, so a reader typing fast never loses
-// the next key to the wait nor has it land in the wrong cell: a digit or Enter sets it and moves
-// on as a grade does; any other key (a move, a letter) sets it and then acts from that cell.
-function flushHeldDigit(moveOn = true) {
-  if (!heldDigit) return false;
-  clearTimeout(heldDigit.timer);
-  const { code } = heldDigit;
-  heldDigit = null;
-  if (moveOn) commitGrade(code, 1);
-  else {
-    sheet.setValue(code, 1);
-    notify("");
-  }
-  return true;
-}
-
-function enterDigit(digit) {
-  if (readOnly) return;
-  if (heldDigit) {
-    if (heldDigit.code === activeCode() && digit === 0) {
-      const { code } = heldDigit;
-      clearTimeout(heldDigit.timer);
-      heldDigit = null;
-      return commitGrade(code, 10);
-    }
-    flushHeldDigit();
-  }
-  const code = activeCode();
-  const cell = code && sheet.cells.get(code);
-  if (!cell) return;
-  // Foot erosion goes to 10: "1" then "0" gives 10; a "1" alone is set after a moment.
-  if (cell.maxGrade >= 10 && digit === 1) {
-    heldDigit = { code, timer: setTimeout(() => flushHeldDigit(), 1200) };
-    notify(gettext("1 — type 0 for 10"));
-    return;
-  }
-  const level = levelForDigit(cell, digit);
-  if (level === null) {
-    notify(interpolate(gettext("%(dimension)s is graded 0–%(max)s."), { dimension: DIMENSION_NAMES[cell.dimension], max: gradeText(cell, cell.maxGrade) }));
-    return;
-  }
-  lastDigit = { code, level, at: Date.now() };
-  commitGrade(code, level);
-}
-
-// "." adds a half to the grade just typed (the cursor has moved on), else to the selected cell's.
-let lastDigit = null;
-function enterHalf() {
-  if (readOnly) return;
-  const recent = lastDigit && Date.now() - lastDigit.at < HALF_KEY_WINDOW_MS ? lastDigit : null;
-  lastDigit = null;
-  const code = recent ? recent.code : activeCode();
-  const cell = code && sheet.cells.get(code);
-  if (!cell) return;
-  const level = recent ? recent.level : sheet.view(code).value;
-  const half = levelWithHalf(cell, level);
-  if (half === null) {
-    notify(cell.step === 0.5
-      ? interpolate(gettext("%(dimension)s is graded 0–%(max)s in half steps; type the whole grade, then a point."), { dimension: DIMENSION_NAMES[cell.dimension], max: gradeText(cell, cell.maxGrade) })
-      : interpolate(gettext("%(dimension)s has no half grades."), { dimension: DIMENSION_NAMES[cell.dimension] }));
-    return;
-  }
-  sheet.setValue(code, half);
-  notify("");
-}
+// Digits, the half key and the held "1" of a 0-10 cell: the same on the visit form.
+const entry = new GradeEntry({
+  selected: () => {
+    const code = activeCode();
+    return code ? { sheet, code } : null;
+  },
+  commit: (target, level) => commitGrade(target.code, level),
+  notify: (message) => notify(message),
+  dimensionName: (cell) => DIMENSION_NAMES[cell.dimension],
+  readOnly: () => readOnly,
+});
 
 // Enter takes the suggestion shown in the selected cell as it is, then moves on: a reader who
 // checks a pre-filled table joint by joint confirms with one key per cell.
@@ -593,21 +538,9 @@ function returnFocusToGrid() {
   cellElements.get(activeCode())?.focus({ preventScroll: true });
 }
 
-const MODIFIERS = ["Shift", "Control", "Alt", "Meta"];
-
 bindSheetKeys({
-  // A held "1" is set before any other key acts (see flushHeldDigit).
-  beforeKey: (event, command) => {
-    if (!heldDigit || /^[0-9]$/.test(event.key) || MODIFIERS.includes(event.key)) return false;
-    // Ctrl+Enter submits what was typed, the held "1" included.
-    if (event.key === "Enter" && !command) {
-      event.preventDefault();
-      flushHeldDigit();
-      return true;
-    }
-    flushHeldDigit(false);
-    return false;
-  },
+  // A held "1" is set before any other key acts.
+  beforeKey: (event, command) => entry.beforeKey(event, command),
   submit,
   undo: actions.undo,
   redo: actions.redo,
@@ -617,8 +550,8 @@ bindSheetKeys({
   up: () => move(-1),
   left: () => switchDimension("erosion"),
   right: () => switchDimension("jsn"),
-  digit: enterDigit,
-  half: enterHalf,
+  digit: (digit) => entry.digit(digit),
+  half: () => entry.half(),
   enter: confirmActiveCell,
   letters: {
     ...imageKeys(actions),

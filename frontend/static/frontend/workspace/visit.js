@@ -17,6 +17,8 @@ import { bindSheetKeys, imageKeys } from "./keys.js";
 import { bindActionButtons, bindWindowSliders, heatmapNotice, imageActions, loadingNotice, setNotice, showWindow, toggleMarkers } from "./image_tools.js";
 import { clockText, watchActivity } from "./activity.js";
 import { cellState, fillGradePicker, paintCell, suggestionTitle } from "./cells.js";
+import { gradeText } from "./grades.js";
+import { GradeEntry } from "./grade_entry.js";
 import { csrfToken, pageConfig, suggestionMode, unlookedSubmitCheck } from "./reader_page.js";
 
 const config = pageConfig("visit-config");
@@ -145,28 +147,45 @@ function buildTable() {
   for (const side of SIDES) {
     if (!reads.some((read) => columnOf(read) === side)) $(`[data-side-head="${side}"]`).classList.add("no-image");
   }
+  // Each column's scale as grades, as the single-image page heads its columns ("0–3.5" on Genant
+  // erosion); none where the body parts' scales differ (hands 0–5, feet 0–10).
+  for (const dimension of DIMENSIONS) {
+    const ranges = config.sections.map((section) => {
+      const scored = section.rows.filter((row) => row[dimension]);
+      return scored.length ? `0–${Math.max(...scored.map((row) => row[dimension].max_grade * (row[dimension].step || 1)))}` : null;
+    });
+    const distinct = [...new Set(ranges.filter(Boolean))];
+    if (distinct.length !== 1) continue;
+    const text = distinct[0];
+    for (const side of SIDES) {
+      const small = document.createElement("small");
+      small.textContent = text;
+      $(`[data-column-head="${side}:${dimension}"]`).append(" ", small);
+    }
+  }
 }
 
 function renderCell(slot) {
   const { read, code, td } = slot;
   const cell = read.sheet.cells.get(code);
   const view = read.sheet.view(code);
-  // Levels as stored, not scaled by a half-step scheme's step as the single-image page writes them.
-  td.textContent = view.value === null ? "–" : String(view.value);
+  // Grades as the single-image page writes them: a half-step scale's level 5 is 2.5.
+  const format = (level) => gradeText(cell, level);
+  td.textContent = format(view.value);
   paintCell(td, view, read.visited.has(code));
-  const state = cellState(view, String(view.value));
+  const state = cellState(view, format(view.value));
   td.setAttribute("aria-label", `${read.name}, ${interpolate(gettext("%(joint)s, %(dimension)s: %(state)s"), { joint: cell.label, dimension: DIMENSION_NAMES[cell.dimension], state })}`);
   // Order-known paired reading, if the project offers it: the previous film's consensus, small.
   const previous = read.previous_consensus ? read.previous_consensus[code] : undefined;
   if (previous !== undefined) {
     const hint = document.createElement("span");
     hint.className = "previous-consensus";
-    hint.textContent = String(previous);
-    hint.title = interpolate(gettext("previous consensus %(value)s"), { value: previous });
+    hint.textContent = format(previous);
+    hint.title = interpolate(gettext("previous consensus %(value)s"), { value: format(previous) });
     td.append(hint);
-    td.setAttribute("aria-label", `${td.getAttribute("aria-label")}; ${interpolate(gettext("previous consensus %(value)s"), { value: previous })}`);
+    td.setAttribute("aria-label", `${td.getAttribute("aria-label")}; ${interpolate(gettext("previous consensus %(value)s"), { value: format(previous) })}`);
   }
-  if (cell.suggestion) td.title = suggestionTitle(cell.suggestion, String);
+  if (cell.suggestion) td.title = suggestionTitle(cell.suggestion, format);
   else td.removeAttribute("title");
 }
 
@@ -274,33 +293,16 @@ const columnHeads = Object.fromEntries(COLUMNS.map(({ side, dimension }) => [`${
 
 // Grade entry ---------------------------------------------------------------------------------
 
-let heldDigit = null;
-
-// Not the single-image page's entry: no half grades here, and a held "1" waits 700 ms on its own
-// timer instead of being set by the next key.
-function enterDigit(digit) {
-  if (!active || active.read.readOnly) return;
-  const { read, code } = active;
-  const cell = read.sheet.cells.get(code);
-  // Foot erosion goes to 10: a "1" waits a moment for a following "0".
-  if (cell.maxGrade >= 10) {
-    if (heldDigit && heldDigit.slot === active && digit === 0) {
-      clearTimeout(heldDigit.timer);
-      heldDigit = null;
-      return commitGrade(active, 10);
-    }
-    if (digit === 1) {
-      const slot = active;
-      heldDigit = { slot, timer: setTimeout(() => { heldDigit = null; commitGrade(slot, 1); }, 700) };
-      return;
-    }
-  }
-  if (digit > cell.maxGrade) {
-    notify(interpolate(gettext("%(dimension)s is graded 0–%(max)s."), { dimension: DIMENSION_NAMES[cell.dimension], max: cell.maxGrade }));
-    return;
-  }
-  commitGrade(active, digit);
-}
+// The single-image page's entry (shared): a digit, then "." for the half; "1" "0" for a 10, a
+// "1" alone set by the next key or, here, after 700 ms without one.
+const entry = new GradeEntry({
+  selected: () => (active ? { sheet: active.read.sheet, code: active.code, slot: active } : null),
+  commit: (target, level) => commitGrade(target.slot, level),
+  notify: (message) => notify(message),
+  dimensionName: (cell) => DIMENSION_NAMES[cell.dimension],
+  readOnly: () => !active || active.read.readOnly,
+  holdMs: 700,
+});
 
 function commitGrade(slot, value) {
   slot.read.sheet.setValue(slot.code, value);
@@ -326,7 +328,7 @@ function renderPicker() {
     caption: `${slot.read.name} · ${cell.label} · ${DIMENSION_NAMES[cell.dimension]}`,
     maxGrade: cell.maxGrade,
     current: slot.read.sheet.view(slot.code).value,
-    format: String,
+    format: (grade) => gradeText(cell, grade),
     choose: (grade) => {
       commitGrade(slot, grade);
       returnFocusToGrid();
@@ -721,6 +723,8 @@ bindWindowSliders(root, viewerOf, returnFocusToGrid);
 // Shift+R has no key of its own here: it resets the cell, as R does.
 bindSheetKeys({
   ready: () => Boolean(active),
+  // A held "1" is set before any other key acts.
+  beforeKey: (event, command) => entry.beforeKey(event, command),
   submit,
   undo: actions.undo,
   redo: actions.redo,
@@ -730,7 +734,8 @@ bindSheetKeys({
   up: () => moveVertical(-1),
   left: () => moveHorizontal(-1),
   right: () => moveHorizontal(1),
-  digit: enterDigit,
+  digit: (digit) => entry.digit(digit),
+  half: () => entry.half(),
   enter: confirmActiveCell,
   letters: {
     ...imageKeys(actions),
