@@ -64,8 +64,8 @@ def test_a_genant_visit_shows_types_totals_and_saves_half_grades_as_the_workspac
     page.on("pageerror", lambda error: errors.append(str(error)))
     _open_visit(page, live_server, "visit_genant_reader", right.visit_id)
 
-    expect(page.locator('[data-column-head="R:erosion"]')).to_contain_text("0–3.5")
-    expect(page.locator('[data-column-head="R:jsn"]')).to_contain_text("0–4")
+    expect(page.locator('[data-column-head="R:erosion"]')).to_have_attribute("title", "Erosion 0–3.5")
+    expect(page.locator('[data-column-head="L:jsn"]')).to_have_attribute("title", "JSN 0–4")
     r_erosion, r_jsn = _column(page, r_read.pk, "_E__"), _column(page, r_read.pk, "_J__")
     l_erosion, l_jsn = _column(page, l_read.pk, "_E__"), _column(page, l_read.pk, "_J__")
     assert (len(r_erosion), len(r_jsn), len(l_erosion), len(l_jsn)) == (14, 13, 14, 13)
@@ -140,7 +140,7 @@ def test_the_visit_forms_foot_keys_set_a_ten_a_held_one_and_the_next_key_each_in
     page.on("pageerror", lambda error: errors.append(str(error)))
     _open_visit(page, live_server, "visit_feet_reader", foot.visit_id)
     assert _column(page, read.pk, "_E__") == ["mtp_E__1", "mtp_E__2", "mtp_E__3", "mtp_E__4", "mtp_E__5", "mtp_E__ip"]
-    expect(page.locator('[data-column-head="R:erosion"]')).to_contain_text("0–10")
+    expect(page.locator('[data-column-head="R:erosion"]')).to_have_attribute("title", "Erosion 0–10")
 
     # MTP 1 "1 0" = 10; MTP 2 "1" then "2" at once: the 1 is set by the next key and the 2 lands
     # on MTP 3, not on MTP 2; MTP 4 "1" then "." (no half grades on this scale): the 1 is set

@@ -157,10 +157,10 @@ function buildTable() {
     const distinct = [...new Set(ranges.filter(Boolean))];
     if (distinct.length !== 1) continue;
     const text = distinct[0];
+    // In the tooltip: the heads are one narrow line, a range beside the name would wrap them.
     for (const side of SIDES) {
-      const small = document.createElement("small");
-      small.textContent = text;
-      $(`[data-column-head="${side}:${dimension}"]`).append(" ", small);
+      const head = $(`[data-column-head="${side}:${dimension}"]`);
+      head.title = `${head.textContent.trim()} ${text}`;
     }
   }
 }
