@@ -61,6 +61,7 @@ def series_workspace(request: HttpRequest, patient_id: int, side: str) -> HttpRe
         "project": {
             "id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions,
             "suggestions_need_look": project.suggestions_need_look,
+            "dimension_labels": {key: _(label) for key, label in project.scheme.dimension_labels.items()},
         },
         "sections": visit_sections(scheme_id=project.scheme_id, body_parts=[first.body_part]),
         "reads": reads,

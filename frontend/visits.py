@@ -64,6 +64,7 @@ def visit_workspace(request: HttpRequest, visit_id: int) -> HttpResponse:
         "project": {
             "id": project.pk, "name": project.name, "blinded": project.blinded, "suggestions": project.suggestions,
             "suggestions_need_look": project.suggestions_need_look,
+            "dimension_labels": {key: _(label) for key, label in project.scheme.dimension_labels.items()},
         },
         "sections": visit_sections(scheme_id=project.scheme_id, body_parts=body_parts),
         "reads": [_read_config(request, read) for read in reads],

@@ -118,6 +118,9 @@ def test_a_genant_visit_shows_types_totals_and_saves_half_grades_as_the_workspac
     expect(page.locator('[data-total="hand:R"]')).to_have_text(f"{r_erosion_total + r_jsn_total:g}")
     expect(page.locator('[data-total="hand:L:erosion"]')).to_have_text("0.5")
     expect(page.locator('[data-total="visit"]')).to_have_text(f"{r_erosion_total + r_jsn_total + 0.5 + 2:g}")
+    # Named as the scheme names its total, as on the single-image page.
+    expect(page.get_by_role("row", name=re.compile("^Genant total, visit"))).to_be_visible()
+    expect(page.get_by_role("row", name=re.compile("^Genant total, each hand"))).to_be_visible()
     screenshot(page, "visit-form-genant-half-grades")
 
     page.keyboard.press("Control+Enter")
@@ -172,10 +175,15 @@ def test_a_larsen_visit_counts_the_wrist_five_times_in_its_totals(new_page, live
     _open_visit(page, live_server, "visit_larsen_reader", right.visit_id)
     order = _column(page, read.pk, "_E__")
     assert len(order) == 11 and order[-1] == "wrist_E__unit"
+    expect(page.locator('[data-column-head="R:erosion"]')).to_have_text("Larsen grade")
+    expect(page.locator('[data-column-head="R:erosion"]')).to_have_attribute("title", "Larsen grade 0–5")
+    page.keyboard.press(".")  # no half grades on this scale: said, nothing saved
+    expect(page.locator("[data-sheet-notice]")).to_contain_text("Larsen grade has no half grades")
     for key in "1111111111" + "3":
         page.keyboard.press(key)
     expect(page.get_by_role("status", name="Save state")).to_have_text("Saved")
     # Ten joints at 1 and the wrist's 3 counted five times.
     expect(page.locator('[data-total="hand:R"]')).to_have_text("25")
     expect(page.locator('[data-total="visit"]')).to_have_text("25")
+    expect(page.get_by_role("row", name=re.compile("^Larsen total, visit"))).to_be_visible()
     assert Grade.objects.get(assignment=read, area__code="wrist_E__unit").value == 3

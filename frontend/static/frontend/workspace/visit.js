@@ -29,7 +29,9 @@ const { assisted, needLook } = suggestionMode(config.project);
 // read's `column` names its film and the "other side" key flips to the next film.
 const SIDES = config.columns ? config.columns.map((column) => column.key) : ["R", "L"];
 const COLUMNS = SIDES.flatMap((side) => DIMENSIONS.map((dimension) => ({ side, dimension })));
-const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN") };
+const DIMENSION_NAMES = { erosion: gettext("Erosion"), jsn: gettext("JSN"), ...(config.project.dimension_labels || {}) };
+// A scheme that names its total (Genant, Larsen) says so in the totals, as the single-image page does.
+const TOTAL_NAME = config.project.dimension_labels?.total || null;
 const SIDE_NAMES = config.columns
   ? Object.fromEntries(config.columns.map((column) => [column.key, column.label]))
   : { R: gettext("Right"), L: gettext("Left") };
@@ -146,6 +148,9 @@ function buildTable() {
   }
   for (const side of SIDES) {
     if (!reads.some((read) => columnOf(read) === side)) $(`[data-side-head="${side}"]`).classList.add("no-image");
+  }
+  for (const { side, dimension } of COLUMNS) {
+    if (config.project.dimension_labels?.[dimension]) $(`[data-column-head="${side}:${dimension}"]`).textContent = DIMENSION_NAMES[dimension];
   }
   // Each column's scale as grades, as the single-image page heads its columns ("0–3.5" on Genant
   // erosion); none where the body parts' scales differ (hands 0–5, feet 0–10).
@@ -357,7 +362,10 @@ function renderTotals() {
     const columns = document.createElement("tr");
     columns.append(cell("th", interpolate(gettext("Total, %(part)s"), { part })));
     const images = document.createElement("tr");
-    images.append(cell("th", paired ? gettext("SvdH, each film") : interpolate(gettext("SvdH, each %(part)s"), { part })));
+    const imagesLabel = TOTAL_NAME
+      ? (paired ? interpolate(gettext("%(total)s, each film"), { total: TOTAL_NAME }) : interpolate(gettext("%(total)s, each %(part)s"), { total: TOTAL_NAME, part }))
+      : (paired ? gettext("SvdH, each film") : interpolate(gettext("SvdH, each %(part)s"), { part }));
+    images.append(cell("th", imagesLabel));
     for (const side of SIDES) {
       const read = readAt(section.body_part, side);
       const totals = read ? read.sheet.totals() : null;
@@ -374,7 +382,7 @@ function renderTotals() {
   const grand = document.createElement("tr");
   grand.className = "grand";
   if (!paired) {
-    grand.append(cell("th", gettext("SvdH total, visit")), cell("td", String(visitTotal), COLUMNS.length, "visit"));
+    grand.append(cell("th", TOTAL_NAME ? interpolate(gettext("%(total)s, visit"), { total: TOTAL_NAME }) : gettext("SvdH total, visit")), cell("td", String(visitTotal), COLUMNS.length, "visit"));
     foot.append(grand);
   } else if (!config.series.order_hidden && reads.length > 1) {
     // Summing films of different visits means nothing; in known order the change does.
