@@ -1,9 +1,10 @@
-"""The visit form in real Chromium on scales other than SvdH's whole grades, typed as on the
-single-image page: Genant erosion in half steps ("2" then "." is 2.5, stored as level 5), the
-0-10 foot erosion keys ("1" "0" is 10; a "1" is held until the next key or a moment without one),
-and Larsen's wrist counting five times in the totals."""
+"""The visit form (and the series form built on it) in real Chromium on scales other than SvdH's
+whole grades, typed as on the single-image page: Genant erosion in half steps ("2" then "." is
+2.5, stored as level 5), the 0-10 foot erosion keys ("1" "0" is 10; a "1" is held until the next
+key or a moment without one), and Larsen's wrist counting five times in the totals."""
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -187,3 +188,44 @@ def test_a_larsen_visit_counts_the_wrist_five_times_in_its_totals(new_page, live
     expect(page.locator('[data-total="visit"]')).to_have_text("25")
     expect(page.get_by_role("row", name=re.compile("^Larsen total, visit"))).to_be_visible()
     assert Grade.objects.get(assignment=read, area__code="wrist_E__unit").value == 3
+
+
+def test_a_genant_series_in_known_order_shows_half_grades_and_their_change_on_each_film(new_page, live_server, schemes):
+    project = services.project_create(
+        name="Genant series", slug="genant-series", scheme_key="genant", readers_per_radiograph=1,
+        reading_mode=Project.ReadingMode.PAIRED_KNOWN,
+    )
+    ConsensusSettings.objects.filter(pk=consensus_settings_get(project=project).pk).update(auto_recompute=False)
+    reader = reader_in(project, "genant_series_reader")
+    reads = {}
+    for timepoint, acquired, seed in [("baseline", "2019-05-02", 44), ("month12", "2020-05-14", 45)]:
+        radiograph = services.radiograph_add(
+            project=project, pseudonym="PHANTOM-GS", laterality="R", image_bytes=png_bytes(480, 600, seed=seed), image_suffix="png",
+            width=480, height=600, timepoint=timepoint, acquired_on=datetime.date.fromisoformat(acquired),
+        ).radiograph
+        (reads[timepoint],) = services.assignments_create(radiograph=radiograph, readers=[reader])
+    page = new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server, "genant_series_reader", "pw-genant_series_reader")
+    page.goto(url(live_server, "series-workspace", reads["baseline"].radiograph.visit.patient_id, "RH"))
+    page.locator("#visit[data-state=ready][data-image=painted]").wait_for()
+    first, later = reads["baseline"].pk, reads["month12"].pk
+    erosion = _column(page, first, "_E__")
+    assert _selected(page) == f"{first}:{erosion[0]}"
+    # Baseline: 2.5 on the first erosion site, 0 elsewhere; month 12: 3 there and 0.5 on the second.
+    for key in ["2", "."] + ["0"] * 26:
+        page.keyboard.press(key)
+    assert _selected(page) == f"{later}:{erosion[0]}"
+    expect(page.locator('[data-total="change"]')).to_have_text("·")
+    for key in ["3", "0", "."] + ["0"] * 25:
+        page.keyboard.press(key)
+    expect(page.get_by_role("status", name="Save state")).to_have_text("Saved")
+    expect(_cell(page, first, erosion[0])).to_have_text("2.5")
+    expect(_cell(page, later, erosion[1])).to_have_text("0.5")
+    # The change, first to last film, in grade points: (3 + 0.5) - 2.5 (in levels it would be 2).
+    expect(page.locator('[data-total="change"]')).to_have_text("1")
+    levels = _levels(reader)
+    assert (levels[f"{first}:{erosion[0]}"], levels[f"{later}:{erosion[0]}"], levels[f"{later}:{erosion[1]}"]) == (5, 6, 1)
+    assert sum(levels.values()) == 12 and len(levels) == 54
+    assert errors == []
