@@ -76,7 +76,8 @@ def part_labels(*, run_id: int, part: LabelArrays, result: AggregationResult) ->
     np.maximum.at(high, part.task, part.label)
     np.minimum.at(low, part.task, part.label)
     gold = np.fromiter(part.gold, dtype=np.int64, count=len(part.gold))
-    labels = np.fromiter((result.labels[task] for task in result.tasks), dtype=np.int64, count=len(order))
+    # Every aggregator's labels dict lists the tasks in `result.tasks` order.
+    labels = np.fromiter(result.labels.values(), dtype=np.int64, count=len(order))
     key = (part.tasks[order, 0].astype(np.int64) << 32) | part.tasks[order, 1].astype(np.int64)
     out = PartLabels(
         key=key,
