@@ -178,28 +178,32 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
     served = dict(
         ServedSuggestion.objects.filter(assignment=locked, area__in=[item.area for item in items]).values_list("area_id", "label")
     )
-    saved, changes = [], []
+    saved, old_values, created, edited = [], [], [], []
+    now = timezone.now()
     for item in items:
         grade = current.get(item.area.pk)
         source = grade_source_decide(value=item.value, served_label=served.get(item.area.pk))
         # A save of the value already stored still moves the version: another save made on the
         # same version (an older request of the same page, still on its way) must now be refused,
         # or it would overwrite the value the reader came back to.
-        old_value = grade.value if grade is not None else None
+        old_values.append(grade.value if grade is not None else None)
         if grade is None:
-            grade = Grade.objects.create(assignment=locked, area=item.area, value=item.value, source=source)
+            grade = Grade(assignment=locked, area=item.area, value=item.value, source=source)
+            created.append(grade)
         else:
-            grade.value, grade.source, grade.version = item.value, source, grade.version + 1
-            grade.save(update_fields=["value", "source", "version", "updated_at"])
+            grade.value, grade.source, grade.version, grade.updated_at = item.value, source, grade.version + 1, now
+            edited.append(grade)
         grade.area = item.area  # already loaded: the answer's area codes then cost no query per cell
-        changes.append(
-            GradeChange(
-                grade=grade, changed_by=user, old_value=old_value, new_value=grade.value, source=grade.source,
-                version=grade.version,
-            )
-        )
         saved.append(grade)
-    GradeChange.objects.bulk_create(changes)  # one INSERT for the history of every cell of the save
+    # One INSERT for the new cells, one UPDATE for the edited ones and one INSERT for the history
+    # of every cell, whatever the number of cells: a statement per cell made a save's cost grow
+    # with the cells a reader changed at once.
+    Grade.objects.bulk_create(created)
+    Grade.objects.bulk_update(edited, ["value", "source", "version", "updated_at"])
+    GradeChange.objects.bulk_create(
+        GradeChange(grade=grade, changed_by=user, old_value=old, new_value=grade.value, source=grade.source, version=grade.version)
+        for grade, old in zip(saved, old_values)
+    )
 
     if locked.status == Assignment.Status.PENDING:
         locked.status = Assignment.Status.IN_PROGRESS
