@@ -25,3 +25,18 @@ def test_a_save_costs_the_same_queries_for_any_number_of_cells_and_the_benchmark
     # reads no area per cell.
     assert _queries_a_save(8) == _queries_a_save(2)
     assert not Project.objects.filter(slug__startswith="bench-saves-").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_throughput_benchmark_saves_through_gunicorn_with_the_production_settings_and_cleans_up(schemes) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the throughput benchmark runs gunicorn against PostgreSQL")
+    out = io.StringIO()
+    # The server is another process: it must see the benchmark's readers, so they are committed.
+    call_command("bench_save_throughput", configs=["gthread:1x2"], clients=2, seconds=2, port=18050, stdout=out)
+    match = re.search(r"gthread 1 workers x 2 threads: ([\d.]+) saves/s .* p99 \d+ ms; (\d+) errors", out.getvalue())
+    assert match, out.getvalue()
+    assert float(match.group(1)) > 0 and match.group(2) == "0"
+    assert not Project.objects.filter(slug__startswith="bench-throughput-").exists()
