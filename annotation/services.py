@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -199,7 +199,7 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
     # of every cell, whatever the number of cells: a statement per cell made a save's cost grow
     # with the cells a reader changed at once.
     Grade.objects.bulk_create(created)
-    Grade.objects.bulk_update(edited, ["value", "source", "version", "updated_at"])
+    _grades_update(edited, updated_at=now)
     GradeChange.objects.bulk_create(
         GradeChange(grade=grade, changed_by=user, old_value=old, new_value=grade.value, source=grade.source, version=grade.version)
         for grade, old in zip(saved, old_values)
@@ -210,6 +210,25 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
         locked.started_at = timezone.now()
         locked.save(update_fields=["status", "started_at"])
     return saved
+
+
+def _grades_update(grades: Sequence[Grade], *, updated_at: datetime.datetime) -> None:
+    """Write the value, source and version of `grades` (rows this transaction locked) in one UPDATE."""
+    if not grades:
+        return
+    if connection.vendor != "postgresql":
+        Grade.objects.bulk_update(grades, ["value", "source", "version", "updated_at"])
+        return
+    # One statement over arrays: Django's bulk_update builds a CASE per column and row, which
+    # cost a save more CPU than all its other queries together.
+    table = Grade._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = v.value, source = v.source, version = v.version, updated_at = %s "
+            f"FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[]) AS v (id, value, source, version) "
+            f"WHERE {table}.id = v.id",
+            [updated_at, [g.pk for g in grades], [g.value for g in grades], [g.source for g in grades], [g.version for g in grades]],
+        )
 
 
 def grade_source_decide(*, value: int, served_label: int | None) -> str:
