@@ -12,10 +12,12 @@ COPY modeling ./modeling
 COPY frontend ./frontend
 COPY scoring ./scoring
 COPY manage.py ./
+COPY deploy/gunicorn.conf.py ./deploy/gunicorn.conf.py
 RUN pip install --no-cache-dir --index-url "$TORCH_INDEX" "$TORCH_SPEC" \
  && pip install --no-cache-dir .
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" python manage.py collectstatic --noinput
 RUN useradd --create-home app && mkdir -p /media && chown app /media
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# Worker class, count and threads: deploy/gunicorn.conf.py (chosen by measurement, see README).
+CMD ["gunicorn", "config.wsgi:application", "-c", "deploy/gunicorn.conf.py"]

@@ -110,7 +110,16 @@ def assignment_list_for_reader(*, user: User, project: Project | None = None) ->
 
 
 def assignment_get_for_reader(*, user: User, assignment_id: int) -> Assignment | None:
-    return assignment_list_for_reader(user=user).filter(pk=assignment_id).first()
+    # The worklist's filter without its ordering: one assignment needs no visit-priority subquery,
+    # and every save of the reader's page starts here.
+    if not user.is_authenticated:
+        return None
+    return (
+        Assignment.objects.filter(pk=assignment_id, reader=user, radiograph__project__memberships__user=user)
+        .select_related("radiograph__visit__patient", "radiograph__project")
+        .order_by()
+        .first()
+    )
 
 
 def assignment_get_own(*, user: User, assignment_id: int) -> Assignment:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -178,34 +178,57 @@ def _grade_bulk_save(*, assignment: Assignment, user: AbstractBaseUser, items: S
     served = dict(
         ServedSuggestion.objects.filter(assignment=locked, area__in=[item.area for item in items]).values_list("area_id", "label")
     )
-    saved, changes = [], []
+    saved, old_values, created, edited = [], [], [], []
+    now = timezone.now()
     for item in items:
         grade = current.get(item.area.pk)
         source = grade_source_decide(value=item.value, served_label=served.get(item.area.pk))
         # A save of the value already stored still moves the version: another save made on the
         # same version (an older request of the same page, still on its way) must now be refused,
         # or it would overwrite the value the reader came back to.
-        old_value = grade.value if grade is not None else None
+        old_values.append(grade.value if grade is not None else None)
         if grade is None:
-            grade = Grade.objects.create(assignment=locked, area=item.area, value=item.value, source=source)
+            grade = Grade(assignment=locked, area=item.area, value=item.value, source=source)
+            created.append(grade)
         else:
-            grade.value, grade.source, grade.version = item.value, source, grade.version + 1
-            grade.save(update_fields=["value", "source", "version", "updated_at"])
+            grade.value, grade.source, grade.version, grade.updated_at = item.value, source, grade.version + 1, now
+            edited.append(grade)
         grade.area = item.area  # already loaded: the answer's area codes then cost no query per cell
-        changes.append(
-            GradeChange(
-                grade=grade, changed_by=user, old_value=old_value, new_value=grade.value, source=grade.source,
-                version=grade.version,
-            )
-        )
         saved.append(grade)
-    GradeChange.objects.bulk_create(changes)  # one INSERT for the history of every cell of the save
+    # One INSERT for the new cells, one UPDATE for the edited ones and one INSERT for the history
+    # of every cell, whatever the number of cells: a statement per cell made a save's cost grow
+    # with the cells a reader changed at once.
+    Grade.objects.bulk_create(created)
+    _grades_update(edited, updated_at=now)
+    GradeChange.objects.bulk_create(
+        GradeChange(grade=grade, changed_by=user, old_value=old, new_value=grade.value, source=grade.source, version=grade.version)
+        for grade, old in zip(saved, old_values)
+    )
 
     if locked.status == Assignment.Status.PENDING:
         locked.status = Assignment.Status.IN_PROGRESS
         locked.started_at = timezone.now()
         locked.save(update_fields=["status", "started_at"])
     return saved
+
+
+def _grades_update(grades: Sequence[Grade], *, updated_at: datetime.datetime) -> None:
+    """Write the value, source and version of `grades` (rows this transaction locked) in one UPDATE."""
+    if not grades:
+        return
+    if connection.vendor != "postgresql":
+        Grade.objects.bulk_update(grades, ["value", "source", "version", "updated_at"])
+        return
+    # One statement over arrays: Django's bulk_update builds a CASE per column and row, which
+    # cost a save more CPU than all its other queries together.
+    table = Grade._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET value = v.value, source = v.source, version = v.version, updated_at = %s "
+            f"FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::int[]) AS v (id, value, source, version) "
+            f"WHERE {table}.id = v.id",
+            [updated_at, [g.pk for g in grades], [g.value for g in grades], [g.source for g in grades], [g.version for g in grades]],
+        )
 
 
 def grade_source_decide(*, value: int, served_label: int | None) -> str:

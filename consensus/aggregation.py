@@ -44,7 +44,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from itertools import combinations
-from typing import Any
+from typing import Any, NamedTuple
 
 import attr
 import numpy as np
@@ -144,13 +144,13 @@ def aggregate(
         raise ValueError(f"unknown aggregator {aggregator!r}; choose one of {', '.join(AGGREGATORS)}")
     if n_grades < 2:
         raise ValueError("n_grades must be at least 2")
-    data = _validated(labels, n_grades)
+    data, codes = _validated(labels, n_grades)
     gold_map = _validated_gold(gold, n_grades)
     if aggregator in ("DawidSkene", "OrdinalDawidSkene"):
         result = _aggregate_dawid_skene(
-            data, gold_map, n_grades, params, min_labels_per_reader, started, aggregator, warm_start=warm_start
+            data, gold_map, n_grades, params, min_labels_per_reader, started, aggregator, warm_start=warm_start, codes=codes
         )
-        result.guard = _guard(data, result)
+        result.guard = _guard(data, result, codes)
         return result
     model = _build(aggregator, params)
 
@@ -198,7 +198,7 @@ def aggregate(
         duration_s=time.perf_counter() - started,
         versions={"crowd-kit": version("crowd-kit"), "pandas": pd.__version__, "numpy": np.__version__},
     )
-    result.guard = _guard(data, result)
+    result.guard = _guard(data, result, codes)
     return result
 
 
@@ -291,21 +291,22 @@ def _aggregate_dawid_skene(
     started: float,
     name: str = "DawidSkene",
     warm_start: Mapping[str, Any] | None = None,
+    codes: _Codes | None = None,
 ) -> AggregationResult:
     allowed, defaults = (ORDINAL_PARAMS, ORDINAL_DEFAULTS) if name == "OrdinalDawidSkene" else (DS_PARAMS, DS_DEFAULTS)
     unknown = sorted(set(params or {}) - set(allowed))
     if unknown:
         raise ValueError(f"bad parameters for {name}: {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     fit_fn = ordinal_dawid_skene if name == "OrdinalDawidSkene" else dawid_skene
-    task_codes, task_index = pd.factorize(data["task"])  # first-appearance order, as pd.unique
-    worker_codes, worker_index = pd.factorize(data["worker"])
+    task_codes, task_index, worker_codes, worker_index = codes or _codes_of(data)  # first-appearance order, as pd.unique
     tasks: list[Hashable] = task_index.tolist()
     seen = set(tasks)
     tasks += [t for t in gold_map if t not in seen]
-    row = {task: i for i, task in enumerate(tasks)}
     gold = np.full(len(tasks), -1, dtype=np.int64)
-    for task, grade in gold_map.items():
-        gold[row[task]] = grade
+    if gold_map:  # a dict of every task only when gold needs a lookup: at 10^6 grades it costs more than EM
+        row = {task: i for i, task in enumerate(tasks)}
+        for task, grade in gold_map.items():
+            gold[row[task]] = grade
     fit = fit_fn(
         task_codes, worker_codes, data["label"].to_numpy(np.int64),
         n_classes=n_grades, n_tasks=len(tasks), n_workers=len(worker_index), gold=gold,
@@ -326,7 +327,7 @@ def _aggregate_dawid_skene(
         n_grades=n_grades,
         tasks=tasks,
         posterior=fit.posteriors,
-        labels={task: int(g) for task, g in zip(tasks, fit.labels)},
+        labels=dict(zip(tasks, fit.labels.tolist())),
         reader_confusion=confusion,
         reader_support={w: fit.support[i] for i, w in enumerate(workers)},
         reader_label_counts=label_counts,
@@ -375,12 +376,30 @@ def _warm_params(
 # --------------------------------------------------------------------------- input checks
 
 
-def _validated(labels: pd.DataFrame, n_grades: int) -> pd.DataFrame:
+class _Codes(NamedTuple):
+    """The task and worker columns factorised once per fit, in first-appearance order: hashing a
+    million worker names costs more than a warm-started EM, and every step needs the codes."""
+
+    task: NDArray[np.int64]
+    tasks: pd.Index
+    worker: NDArray[np.int64]
+    workers: pd.Index
+
+
+def _codes_of(data: pd.DataFrame) -> _Codes:
+    task_codes, task_index = pd.factorize(data["task"])
+    worker_codes, worker_index = pd.factorize(data["worker"])
+    return _Codes(task_codes, task_index, worker_codes, worker_index)
+
+
+def _validated(labels: pd.DataFrame, n_grades: int) -> tuple[pd.DataFrame, _Codes]:
     missing = {"task", "worker", "label"} - set(labels.columns)
     if missing:
         raise ValueError(f"labels lack column(s): {', '.join(sorted(missing))}")
     data = labels[["task", "worker", "label"]].reset_index(drop=True)
-    if data.isna().any().any():
+    codes = _codes_of(data)
+    # factorize gives a missing task or worker the code -1, so only the grades need a look of their own.
+    if (codes.task < 0).any() or (codes.worker < 0).any() or data["label"].isna().any():
         raise ValueError("labels contain missing values")
     grades = data["label"].to_numpy()
     if len(data) and not np.array_equal(grades.astype(np.int64), grades.astype(float)):
@@ -388,11 +407,14 @@ def _validated(labels: pd.DataFrame, n_grades: int) -> pd.DataFrame:
     data = data.assign(label=grades.astype(np.int64))
     if len(data) and (data["label"].min() < 0 or data["label"].max() >= n_grades):
         raise ValueError(f"labels must lie in 0..{n_grades - 1}")
-    dup = data.duplicated(["task", "worker"])
+    # Duplicates found on integer codes: pandas' duplicated over two object columns costs more
+    # than a warm-started EM at a million grades.
+    pair = codes.task.astype(np.int64) * (int(codes.worker.max(initial=0)) + 1) + codes.worker
+    dup = pd.Series(pair).duplicated().to_numpy()
     if dup.any():
         first = data.loc[dup].iloc[0]
         raise ValueError(f"worker {first['worker']!r} graded task {first['task']!r} more than once")
-    return data
+    return data, codes
 
 
 def _validated_gold(gold: Mapping[Hashable, int] | None, n_grades: int) -> dict[Hashable, int]:
@@ -538,13 +560,12 @@ def _reader_confusion(
     return out
 
 
-def _guard(data: pd.DataFrame, result: AggregationResult) -> dict[str, Any]:
+def _guard(data: pd.DataFrame, result: AggregationResult, codes: _Codes | None = None) -> dict[str, Any]:
     """The degeneracy guard on one fit, on index arrays in the result's task order."""
     if not len(data):
         return {"tripped": False, "reason": "", "figures": {}}
     # Both result paths list the labelled tasks in first-appearance order, then gold-only ones.
-    task = pd.factorize(data["task"])[0]
-    worker_codes, workers = pd.factorize(data["worker"])
+    task, _tasks, worker_codes, workers = codes or _codes_of(data)
     consensus = np.fromiter(result.labels.values(), dtype=np.int64, count=len(result.tasks))
     confusion = support = None
     if result.reader_confusion:

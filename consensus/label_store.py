@@ -22,7 +22,7 @@ from django.db.models import Q
 from numpy.typing import NDArray
 
 from .aggregation import AggregationResult
-from .arrays import LabelArrays
+from .arrays import GradeSnapshot, LabelArrays
 from .models import ConsensusLabel, ConsensusRun, ConsensusState
 
 # A posterior that moved by less than this since the stored one is not written again. EM stops
@@ -76,7 +76,8 @@ def part_labels(*, run_id: int, part: LabelArrays, result: AggregationResult) ->
     np.maximum.at(high, part.task, part.label)
     np.minimum.at(low, part.task, part.label)
     gold = np.fromiter(part.gold, dtype=np.int64, count=len(part.gold))
-    labels = np.fromiter((result.labels[task] for task in result.tasks), dtype=np.int64, count=len(order))
+    # Every aggregator's labels dict lists the tasks in `result.tasks` order.
+    labels = np.fromiter(result.labels.values(), dtype=np.int64, count=len(order))
     key = (part.tasks[order, 0].astype(np.int64) << 32) | part.tasks[order, 1].astype(np.int64)
     out = PartLabels(
         key=key,
@@ -142,24 +143,42 @@ _STATE_TYPES = {"key": np.int64, "run_id": np.int64, "label": np.int8, "posterio
 _WORKING_TYPES = {"posterior": np.float64, "is_gold": np.bool_}
 
 
-def state_pack(parts: dict[str, PartLabels]) -> bytes:
+def state_pack(parts: dict[str, PartLabels], snapshot: GradeSnapshot | None = None) -> bytes:
+    arrays = {f"{name}/{field}": getattr(labels, field).astype(_STATE_TYPES[field]) for name, labels in parts.items() for field in _FIELDS}
+    if snapshot is not None:
+        rows = snapshot.rows
+        arrays.update({
+            "_grades/area_ids": snapshot.area_ids, "_grades/reads": snapshot.reads,
+            "_grades/radiograph": rows[:, 0].astype(np.int32), "_grades/area": rows[:, 1].astype(np.int32),
+            "_grades/reader": rows[:, 2].astype(np.int32), "_grades/value": rows[:, 3].astype(np.int8),
+        })  # fmt: skip
     buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        **{f"{name}/{field}": getattr(labels, field).astype(_STATE_TYPES[field]) for name, labels in parts.items() for field in _FIELDS},
-    )
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
-def state_unpack(data: bytes) -> dict[str, PartLabels]:
+def state_load(data: bytes) -> tuple[dict[str, PartLabels], GradeSnapshot | None]:
+    """The stored labels per grade grid, and the snapshot of the grades they were fitted on
+    (None in arrays stored without one)."""
     with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as archive:
-        names = {key.split("/", 1)[0] for key in archive.files}
-        return {
+        names = {key.split("/", 1)[0] for key in archive.files if not key.startswith("_")}
+        parts = {
             name: PartLabels(
                 **{field: archive[f"{name}/{field}"].astype(_WORKING_TYPES.get(field, np.int64)) for field in _FIELDS}
             )
             for name in names
         }  # fmt: skip
+        snapshot = None
+        if "_grades/reads" in archive.files:
+            rows = np.stack([archive[f"_grades/{name}"].astype(np.int64) for name in ("radiograph", "area", "reader", "value")], axis=1)
+            snapshot = GradeSnapshot(
+                area_ids=archive["_grades/area_ids"].astype(np.int64), reads=archive["_grades/reads"].astype(np.int64), rows=rows
+            )
+    return parts, snapshot
+
+
+def state_unpack(data: bytes) -> dict[str, PartLabels]:
+    return state_load(data)[0]
 
 
 def state_arrays_read(*, state_id: int) -> bytes:
@@ -191,20 +210,42 @@ def state_arrays_write(*, state_id: int, run_id: int, arrays: bytes, fit_states:
         )
 
 
-def stored_state(*, project_id: int, dimension: str, before_version: int) -> tuple[ConsensusState | None, dict[str, PartLabels] | None]:
-    """The stored arrays, if they describe the newest successful run before `before_version`."""
+@dataclass(frozen=True)
+class StoredState:
+    """What `stored_state` found: the state row, the run its arrays describe, and the arrays
+    (None when they do not describe the newest successful run)."""
+
+    state: ConsensusState | None
+    run_id: int | None
+    parts: dict[str, PartLabels] | None
+    snapshot: GradeSnapshot | None
+
+
+def stored_state(*, project_id: int, dimension: str, before_version: int | None = None) -> StoredState:
+    """The stored arrays, if they describe the newest successful run (before `before_version`)."""
     state = ConsensusState.objects.filter(project_id=project_id, dimension=dimension).defer("arrays").first()
+    runs = ConsensusRun.objects.filter(project_id=project_id, dimension=dimension, status=ConsensusRun.Status.OK)
+    if before_version is not None:
+        runs = runs.filter(version__lt=before_version)
+    latest = runs.order_by("-version").values_list("pk", flat=True).first()
+    if state is None or state.run_id != latest:
+        return StoredState(state=state, run_id=latest, parts=None, snapshot=None)
+    parts, snapshot = state_load(state_arrays_read(state_id=state.pk))
+    return StoredState(state=state, run_id=latest, parts=parts, snapshot=snapshot)
+
+
+def stored_state_still(*, loaded: StoredState, project_id: int, dimension: str, before_version: int) -> StoredState:
+    """`loaded` if it still describes the newest successful run before `before_version`, else a fresh read."""
     latest = (
-        ConsensusRun.objects.filter(
-            project_id=project_id, dimension=dimension, status=ConsensusRun.Status.OK, version__lt=before_version
-        )
+        ConsensusRun.objects.filter(project_id=project_id, dimension=dimension, status=ConsensusRun.Status.OK, version__lt=before_version)
         .order_by("-version")
         .values_list("pk", flat=True)
         .first()
     )
-    if state is None or state.run_id != latest:
-        return state, None
-    return state, state_unpack(state_arrays_read(state_id=state.pk))
+    state_run = ConsensusState.objects.filter(project_id=project_id, dimension=dimension).values_list("run_id", flat=True).first()
+    if loaded.parts is not None and loaded.run_id == latest == state_run:
+        return loaded
+    return stored_state(project_id=project_id, dimension=dimension, before_version=before_version)
 
 
 def labels_supersede_all(*, run: ConsensusRun) -> None:

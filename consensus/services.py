@@ -24,7 +24,7 @@ from scoring.jsonable import jsonable
 
 from . import agreement_report, label_store, selectors
 from .aggregation import AGGREGATORS, DEFAULT_AGGREGATOR, AggregationResult, aggregate, aggregate_guarded, compare_aggregators
-from .arrays import ExtraLabels, LabelArrays, label_arrays_collect, reader_of_worker
+from .arrays import ExtraLabels, GradeSnapshot, LabelArrays, label_arrays_collect, reader_of_worker
 from .longitudinal import longitudinal_refit
 from .models import AdjudicatedLabel, AgreementReportCache, ConsensusLabel, ConsensusRun, ConsensusSettings, ConsensusState, Fusion, ReaderEstimate
 from .signals import consensus_run_stored
@@ -125,7 +125,14 @@ def consensus_compute(
     base["warm_start"] = bool(warm)
     try:
         clock = _Clock(timings)
-        parts = label_arrays_collect(project=project, dimension=dimension, extra_labels=extra_labels)
+        # The update after a read starts from the stored consensus: its labels (what changed is
+        # written) and the snapshot of the grades it read (only reads submitted since are read).
+        stored = label_store.stored_state(project_id=project.pk, dimension=dimension) if warm_start else None
+        read: dict = {}
+        parts = label_arrays_collect(
+            project=project, dimension=dimension, extra_labels=extra_labels,
+            snapshot=stored.snapshot if stored else None, read=read,
+        )  # fmt: skip
         clock.lap("read_rows")
         n_labels = sum(len(part.label) for part in parts.values())
         compare = compare_max_labels is None or n_labels <= compare_max_labels
@@ -145,7 +152,10 @@ def consensus_compute(
             clock.lap("compare")
             fitted.append(_PartResult(part=part, result=result, comparison=comparison))
         skipped = None if compare else f"{n_labels} grades, above the comparison limit of {compare_max_labels}"
-        run = _run_store(base=base, fitted=fitted, duration_s=time.perf_counter() - started, comparison_skipped=skipped)
+        run = _run_store(
+            base=base, fitted=fitted, duration_s=time.perf_counter() - started, comparison_skipped=skipped,
+            stored=stored, snapshot=read["snapshot"],
+        )  # fmt: skip
         clock.lap("store")
         if announce:
             consensus_runs_announce(runs=[run])
@@ -194,7 +204,10 @@ def _run_store_failed(*, base: dict, error: str, duration_s: float) -> Consensus
 
 
 @transaction.atomic
-def _run_store(*, base: dict, fitted: list[_PartResult], duration_s: float, comparison_skipped: str | None = None) -> ConsensusRun:
+def _run_store(
+    *, base: dict, fitted: list[_PartResult], duration_s: float, comparison_skipped: str | None = None,
+    stored: label_store.StoredState | None = None, snapshot: GradeSnapshot | None = None,
+) -> ConsensusRun:
     version = _next_version(project=base["project"], dimension=base["dimension"])
     results = [item.result for item in fitted]
     readers = {w for r in results for w in r.reader_label_counts}
@@ -254,7 +267,7 @@ def _run_store(*, base: dict, fitted: list[_PartResult], duration_s: float, comp
             if item.result.fit_state and item.result.aggregator == base["aggregator"]
         },
     }
-    run.labels_written = _labels_store(run=run, fitted=fitted, fit_states=fit_states)
+    run.labels_written = _labels_store(run=run, fitted=fitted, fit_states=fit_states, stored=stored, snapshot=snapshot)
     ConsensusRun.objects.filter(pk=run.pk).update(labels_written=run.labels_written)
     for item in fitted:
         part, result = item.part, item.result
@@ -297,12 +310,19 @@ def _labels_orphans_drop(*, run: ConsensusRun) -> None:
 _FIT_IDENTITY = ("aggregator", "params", "fusion")
 
 
-def _labels_store(*, run: ConsensusRun, fitted: list[_PartResult], fit_states: dict) -> int:
-    """Write what changed since the stored consensus, supersede what it replaces, keep the arrays.
+def _labels_store(
+    *, run: ConsensusRun, fitted: list[_PartResult], fit_states: dict, stored: label_store.StoredState | None = None,
+    snapshot: GradeSnapshot | None = None,
+) -> int:
+    """Write what changed since the stored consensus, supersede what it replaces, keep the arrays
+    (with the `snapshot` of the grades this run read).
 
-    Returns the number of label rows written.
+    `stored`, the state read before the fit, is used when it still describes the newest
+    successful run before this one. Returns the number of label rows written.
     """
-    state, old_parts = label_store.stored_state(project_id=run.project_id, dimension=run.dimension, before_version=run.version)
+    where = {"project_id": run.project_id, "dimension": run.dimension, "before_version": run.version}
+    found = label_store.stored_state_still(loaded=stored, **where) if stored else label_store.stored_state(**where)
+    state, old_parts = found.state, found.parts
     if old_parts is not None and any(state.fit_states.get(name) != fit_states[name] for name in _FIT_IDENTITY):
         # Another aggregator, other parameters or another fusion made the stored rows: a run
         # inherits rows only from the same fit, so its posteriors are never another model's.
@@ -320,7 +340,7 @@ def _labels_store(*, run: ConsensusRun, fitted: list[_PartResult], fit_states: d
         new_parts[key] = changes.state
     for gone in old_parts.values():  # a grade grid nobody grades any more
         label_store.labels_supersede(run=run, closed=gone)
-    arrays = label_store.state_pack(new_parts)
+    arrays = label_store.state_pack(new_parts, snapshot)
     if state is None:
         state = ConsensusState.objects.create(project_id=run.project_id, dimension=run.dimension, run=run, arrays=b"")
     label_store.state_arrays_write(state_id=state.pk, run_id=run.pk, arrays=arrays, fit_states=fit_states)

@@ -181,3 +181,14 @@ def test_malformed_boolean_is_refused_with_its_name():
     result = _start_django({"DEBUG": "maybe", "DJANGO_SETTINGS_MODULE": "config.settings"})
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_web_runs_gunicorn_with_the_measured_worker_settings_in_compose_and_the_image(compose):
+    import runpy
+
+    config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    assert config["worker_class"] in {"sync", "gthread"} and 2 <= config["workers"] <= 5
+    assert "-c deploy/gunicorn.conf.py" in compose["services"]["web"]["command"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "COPY deploy/gunicorn.conf.py ./deploy/gunicorn.conf.py" in dockerfile
+    assert '"-c", "deploy/gunicorn.conf.py"' in dockerfile

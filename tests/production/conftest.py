@@ -169,8 +169,8 @@ def production_stack(real_services, s3_endpoint, django_db_setup, django_db_bloc
         manage("prepare_media_storage")
         manage("collectstatic", "--noinput", "-v", "0")
         celery_app.control.purge()
-        start("gunicorn", [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{GUNICORN_PORT}",
-                           "--workers", "2", "--timeout", "60", "--access-logfile", "-"])
+        start("gunicorn", [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "deploy/gunicorn.conf.py",
+                           "--bind", f"127.0.0.1:{GUNICORN_PORT}", "--workers", "2", "--access-logfile", "-"])
         start("worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
                          "-Q", "default,inference,training", "-n", f"production-test-{uuid.uuid4().hex[:8]}@%h"])
         caddy_home = work / "caddy"

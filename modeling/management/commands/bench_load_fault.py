@@ -224,8 +224,9 @@ class Command(BaseCommand):
         faults: list[str] = []
         try:
             processes["web"] = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                 "--workers", str(web_workers), "--timeout", "60", "--log-level", "warning"],
+                # The production settings (worker class, threads), with the count asked for.
+                [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),
+                 "--bind", f"127.0.0.1:{port}", "--workers", str(web_workers), "--log-level", "warning"],
                 cwd=settings.BASE_DIR, env=env, start_new_session=True,
             )
             processes["worker"] = _worker(env)
