@@ -141,11 +141,12 @@ def held_out_score(net: GradingNet, data: HandDataset, recipe: CropRecipe) -> fl
     return float(np.mean(scores)) if scores else math.nan
 
 
-def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None) -> tuple[GradingNet, dict]:
+def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None, build=None) -> tuple[GradingNet, dict]:
     """Train on `data`'s crops and targets; early-stop on a held-out share of its patients.
 
     Returns the best network (by held-out balanced accuracy against the training labels) and a
-    report holding the learning curve, the best epoch and the epochs run.
+    report holding the learning curve, the best epoch and the epochs run. `build(scheme, recipe)`
+    makes another network than `build_grader`'s (a head variant under measurement).
     """
     torch.manual_seed(recipe.seed)
     g = torch.Generator().manual_seed(recipe.seed)
@@ -153,7 +154,7 @@ def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None) 
     train, val = data.subset(np.flatnonzero(split == "train")), data.subset(np.flatnonzero(split == "val"))
     if len(val) == 0:
         raise ValueError("no held-out training patients for early stopping; add patients or raise val_fraction")
-    net = build_grader(scheme, recipe)
+    net = (build or build_grader)(scheme, recipe)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     pairs = _pairs(train)
     weights = torch.from_numpy(_sampling_weights(train, pairs, recipe.balance))
