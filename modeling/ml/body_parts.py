@@ -84,7 +84,9 @@ def train_parts(
     """Train one model per body part that has samples and a scheme; one combined checkpoint.
 
     `cfg` is a `train.TrainConfig`; each part trains with it, its own scheme and no output path.
-    `on_epoch` sees every part's epochs, each log marked with its "body_part".
+    `on_epoch(epoch, log)` sees every part's epochs, each log marked with its "body_part"; its
+    `epoch` runs on across the parts, scaled so that the last part's last epoch is `cfg.epochs`
+    (a progress bar fills once, not once per part), while the log keeps the part's own epoch.
     """
     from .train import main, save_checkpoint  # here: train imports this package's data helpers
 
@@ -92,14 +94,14 @@ def train_parts(
     unknown = sorted(set(by_part) - set(schemes))
     if unknown:
         raise ValueError(f"samples of body part(s) {unknown} but no scheme for them")
+    todo = [p for p in BODY_PARTS if by_part.get(p) and schemes.get(p) and schemes[p]["landmarks"]]
     out: dict[str, dict] = {}
-    for part in BODY_PARTS:
-        if not by_part.get(part) or not schemes.get(part) or not schemes[part]["landmarks"]:
-            continue
+    for i, part in enumerate(todo):
 
-        def log(epoch: int, metrics: dict, part: str = part) -> None:
+        def log(epoch: int, metrics: dict, part: str = part, i: int = i) -> None:
             if on_epoch is not None:
-                on_epoch(epoch, {**metrics, "body_part": part})
+                at = (i * cfg.epochs + epoch) / len(todo)
+                on_epoch(int(at) if at.is_integer() else at, {**metrics, "body_part": part})
 
         out[part] = main(replace(cfg, scheme=schemes[part], out=None), by_part[part], on_epoch=log)
     ckpt = combine_checkpoints(out)
