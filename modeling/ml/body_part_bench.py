@@ -163,6 +163,41 @@ def localisation_table(
     }
 
 
+def overlay_sheet(pred: np.ndarray, samples: Sequence[dict], names: Sequence[str], *, tiles: int = 8, width: int = 256, columns: int = 4):
+    """A contact sheet of test films: true landmarks (green circles, joint box in grey) and the
+    predicted ones (red crosses joined to their true point), to look at where stage 1 goes wrong."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from .contact_sheet import _to_8bit
+
+    picked = list(range(min(tiles, len(samples))))
+    images = []
+    for i in picked:
+        s = samples[i]
+        scale = width / s["image"].shape[1]
+        tile = Image.fromarray(_to_8bit(s["image"])).resize((width, int(round(s["image"].shape[0] * scale))), Image.LANCZOS).convert("RGB")
+        draw = ImageDraw.Draw(tile)
+        font = ImageFont.load_default(size=10)
+        for j, n in enumerate(names):
+            x0, y0, x1, y1 = (c * scale for c in s["boxes"][n])
+            draw.rectangle((x0, y0, x1, y1), outline=(120, 120, 120))
+            tx, ty = (c * scale for c in s["landmarks"][n])
+            px, py = pred[i, j] * scale
+            draw.ellipse((tx - 3, ty - 3, tx + 3, ty + 3), outline=(60, 220, 60))
+            draw.line((tx, ty, px, py), fill=(255, 80, 80))
+            draw.line((px - 3, py - 3, px + 3, py + 3), fill=(255, 60, 60), width=2)
+            draw.line((px - 3, py + 3, px + 3, py - 3), fill=(255, 60, 60), width=2)
+        draw.rectangle((0, 0, width, 13), fill=(0, 0, 0))
+        draw.text((3, 1), f"{s['patient_id']} {s['laterality']}{s.get('body_part', 'hand')[0].upper()}", fill=(230, 230, 230), font=font)
+        images.append(tile)
+    rows = (len(images) + columns - 1) // columns
+    h = max(t.height for t in images)
+    sheet = Image.new("RGB", (columns * width, rows * h), (0, 0, 0))
+    for k, t in enumerate(images):
+        sheet.paste(t, ((k % columns) * width, (k // columns) * h))
+    return sheet
+
+
 # ---------------------------------------------------------------------------------------------
 # Stage 2 on cached crops
 # ---------------------------------------------------------------------------------------------
@@ -254,8 +289,12 @@ def run_parts(a: Any) -> dict[str, Any]:
         if a.landmark_epochs > 0:
             model, report = train_landmarks(train, scheme, epochs=a.landmark_epochs, seed=a.seed,
                                             time_budget_s=a.landmark_time_budget)
-            table = localisation_table(predicted_points(model, test), test, scheme["landmarks"],
-                                       tolerance=a.tolerance, replicates=a.replicates)
+            points = predicted_points(model, test)
+            table = localisation_table(points, test, scheme["landmarks"], tolerance=a.tolerance, replicates=a.replicates)
+            if getattr(a, "overlay", None):
+                path = f"{a.overlay}-{part}.png"
+                overlay_sheet(points, test, scheme["landmarks"]).save(path)
+                bench._print("overlay", {"body_part": part, "path": path})
             localisation[part] = table
             bench._print("localisation", {"body_part": part, **{k: v for k, v in report.items() if k != "curve"},
                                           "curve_tail": report["curve"][-3:],
