@@ -295,6 +295,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--landmark-epochs", type=int, default=30, help="body parts: stage-1 epochs at most (0 skips localisation)")
     p.add_argument("--landmark-time-budget", type=float, default=None, help="body parts: seconds of stage-1 training per part")
     p.add_argument("--tolerance", type=float, default=0.1, help="body parts: localisation hit within this x part size")
+    p.add_argument("--foot-min-steps", type=int, default=12, help="body parts: batches per foot grading epoch at least")
     p.add_argument("--overlay", default=None, help="body parts: write predicted landmarks on test films to PREFIX-{part}.png")
     a = p.parse_args(argv)
     if a.threads:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any
 
@@ -268,6 +269,8 @@ def run_parts(a: Any) -> dict[str, Any]:
     phantom = PhantomConfig(width=a.width, height=a.height, mode=a.mode)
     panel = make_image_reader_panel(a.seed, a.readers)
     recipe = crop_recipe.CropRecipe(max_epochs=a.max_epochs, patience=a.patience, crop_size=a.crop_size, seed=a.seed)
+    # Feet get as many batches per epoch as hands of as many patients (about 12 at 20 patients).
+    foot_recipe = replace(recipe, min_steps=a.foot_min_steps)
     t0 = time.monotonic()
     train_films = make_films(a.patients, a.phantom_seed, phantom)
     sev = np.random.default_rng([a.phantom_seed, 3]).permutation(np.linspace(0.2, 3.6, a.test_patients))
@@ -300,7 +303,8 @@ def run_parts(a: Any) -> dict[str, Any]:
                                           "curve_tail": report["curve"][-3:],
                                           **{k: (v.as_dict() if isinstance(v, Interval) else v) for k, v in table.items()}})
         train_reads = bench.read_hands(train, train_vis, panel, scheme, a.seed)
-        grading.update(grading_rows(part, scheme, train, test, train_reads, recipe, rows, heads, a.replicates))
+        part_recipe = foot_recipe if part == "foot" else recipe
+        grading.update(grading_rows(part, scheme, train, test, train_reads, part_recipe, rows, heads, a.replicates))
     if a.table:
         if localisation:
             print(_localisation_text(localisation))

@@ -56,6 +56,9 @@ class CropRecipe:
     balance: float = 0.75
     label_smoothing: float = 0.1
     val_fraction: float = 0.2  # of the training patients, held out for early stopping
+    # Batches per epoch at least: a foot has 6 graded joints to a hand's 22, so at the same number
+    # of patients a foot epoch is 3 batches and early stopping ends training after a few dozen steps.
+    min_steps: int = 0
     seed: int = 0
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(rotation_deg=15.0, scale=0.1, shift=0.06))
 
@@ -162,7 +165,7 @@ def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None, 
     contexts = torch.from_numpy(train.contexts)
     targets = {d: torch.from_numpy(v) for d, v in train.targets.items()}
     masks = {d: torch.from_numpy(v) for d, v in train.target_mask.items()}
-    steps = max(1, len(pairs) // recipe.batch)
+    steps = max(1, recipe.min_steps, len(pairs) // recipe.batch)
     total_steps = steps * recipe.max_epochs
     best, best_epoch, best_state, waited, curve = -1.0, 0, copy.deepcopy(net.state_dict()), 0, []
     t0 = time.monotonic()

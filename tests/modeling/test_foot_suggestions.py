@@ -2,11 +2,15 @@
 radiograph still being read gets 0-10 erosion suggestions, model landmarks and its own worklist score."""
 from __future__ import annotations
 
-import pytest
+import io
 
-from annotation.models import Landmark, Radiograph
+import pytest
+from PIL import Image
+
+from annotation.models import JointArea, Landmark, Radiograph
 from modeling import promotion, selectors, services
 from modeling.demo import demo_seed
+from modeling.heatmaps import OVERLAY_SCALE, heatmap_png
 from modeling.ml import acquisition
 from modeling.ml.body_parts import checkpoint_body_parts, part_checkpoint
 from modeling.ml.phantoms import PhantomConfig
@@ -77,3 +81,9 @@ def test_foot_radiograph_gets_erosion_0_to_10_suggestions_landmarks_and_its_own_
         expected = acquisition.item_scores("entropy", probs[None], n_grades=n_grades, top_k=policy.top_k_areas,
                                            rare_weight=policy.rare_grade_weight, rng=None)[0]
         assert scores[foot.pk] == pytest.approx(float(expected))
+
+    # The explanation map of a foot area comes from the foot model, over the whole foot film.
+    area = JointArea.objects.get(scheme=whole_patients.scheme, body_part="foot", code="mtp_E__5")
+    png = Image.open(io.BytesIO(heatmap_png(version=version, radiograph=feet[0], area=area)))
+    assert png.mode == "RGBA" and png.size == (int(feet[0].width * OVERLAY_SCALE), int(feet[0].height * OVERLAY_SCALE))
+    assert png.getchannel("A").getextrema()[1] > 0
