@@ -16,7 +16,7 @@ two feet whose damage follows them). For each body part:
   total MAE, patient-level intervals) and the test set's support per grade.
 
 `--foot-erosion-heads range,sides` grades feet twice: with a plain 0-10 erosion head and with the
-head that predicts two 0-5 sides and returns their sum (`side_sum`), both trained on the same
+head that predicts two 0-5 sides and returns their sum (`GradingNetConfig.side_sum`), both trained on the same
 0-10 labels, so the choice between them is a measurement.
 
 Every printed line is one JSON object; `--table` adds plain text.
@@ -42,9 +42,8 @@ from .body_parts import BODY_PARTS
 from .data import build_dataset, hand_size, load_scheme, patient_split, prepare_image, scheme_dimensions
 from .foot_phantoms import generate_whole_patient
 from .inference import HandModel, build_model, locate
-from .networks import GradingNetConfig
+from .networks import GradingNet, GradingNetConfig
 from .phantoms import PhantomConfig
-from .side_sum import SideSumGradingNet
 from .train import DEFAULT_SCHEMES, TrainConfig, class_balance_weights, evaluate, to_tensors, train_one_epoch
 
 FOOT_EROSION_HEADS = ("range", "sides")
@@ -204,9 +203,14 @@ def overlay_sheet(pred: np.ndarray, samples: Sequence[dict], names: Sequence[str
 # ---------------------------------------------------------------------------------------------
 
 
-def side_sum_builder(scheme: dict, recipe: crop_recipe.CropRecipe) -> SideSumGradingNet:
-    base = crop_recipe.build_grader(scheme, recipe)
-    return SideSumGradingNet(base.cfg, "erosion")
+def side_sum_builder(scheme: dict, recipe: crop_recipe.CropRecipe) -> GradingNet:
+    """The recipe's grader with foot erosion as the sum of two 0-5 sides (`networks.log_sum_distribution`)."""
+    return GradingNet(replace(crop_recipe.build_grader(scheme, recipe).cfg, side_sum=("erosion",)))
+
+
+def range_builder(scheme: dict, recipe: crop_recipe.CropRecipe) -> GradingNet:
+    """The recipe's grader with a plain head over every grade (0-10 for foot erosion)."""
+    return GradingNet(replace(crop_recipe.build_grader(scheme, recipe).cfg, side_sum=()))
 
 
 def grading_rows(
@@ -228,7 +232,7 @@ def grading_rows(
             name = f"{part} {row}" + (f" (erosion head: {head})" if part == "foot" else "")
             t1 = time.monotonic()
             net, report = crop_recipe.train_grader(
-                data, scheme, recipe, build=side_sum_builder if head == "sides" else None,
+                data, scheme, recipe, build=side_sum_builder if head == "sides" else range_builder,
                 log=lambda point, name=name: bench._print("epoch", {"row": name, **point}),
             )
             pred = crop_recipe.grades_by_dimension(crop_recipe.predict_crops(net, test_crops, recipe), scheme)

@@ -32,7 +32,7 @@ import torch
 
 from scoring import agreement
 
-from .data import AugmentConfig, HandDataset, augment_crops, build_dataset, centre_crops, patient_split, scheme_class_mask, scheme_dimensions, target_distribution
+from .data import AugmentConfig, HandDataset, augment_crops, build_dataset, centre_crops, patient_split, scheme_class_mask, scheme_dimensions, scheme_side_sums, target_distribution
 from .networks import GradingNet, GradingNetConfig, LandmarkNetConfig
 from .train import grading_loss
 
@@ -114,6 +114,7 @@ def build_grader(scheme: dict, recipe: CropRecipe) -> GradingNet:
     return GradingNet(GradingNetConfig(
         n_landmarks=len(scheme["landmarks"]), crop_size=recipe.crop_size, widths=tuple(recipe.widths),
         hidden=recipe.hidden, dimensions=tuple(scheme_dimensions(scheme)), class_mask=scheme_class_mask(scheme),
+        side_sum=scheme_side_sums(scheme),
     ))
 
 

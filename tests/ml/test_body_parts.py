@@ -16,8 +16,7 @@ from modeling.ml.body_parts import (
 )
 from modeling.ml.inference import predict_hand
 from modeling.ml.phantoms import PhantomConfig
-from modeling.ml.side_sum import SideSumGradingNet, log_sum_distribution
-from modeling.ml.networks import GradingNetConfig
+from modeling.ml.networks import GradingNet, GradingNetConfig, log_sum_distribution
 from modeling.ml.train import DEFAULT_SCHEMES, TrainConfig, config_from_dict
 
 SMALL = PhantomConfig(width=160, height=200)
@@ -93,7 +92,17 @@ def test_side_sum_is_the_distribution_of_the_sum_of_two_side_grades():
     other = torch.full((2, 6), -1e4)
     other[0, 5] = other[1, 3] = 0.0
     assert log_sum_distribution(certain, other).exp().argmax(1).tolist() == [10, 3]
-    net = SideSumGradingNet(GradingNetConfig(n_landmarks=6, crop_size=16, widths=(8,), hidden=8,
-                                             dimensions=(("erosion", 11), ("jsn", 5))))
+    net = GradingNet(GradingNetConfig(n_landmarks=6, crop_size=16, widths=(8,), hidden=8,
+                                      dimensions=(("erosion", 11), ("jsn", 5)), side_sum=("erosion",)))
+    assert net.heads["erosion"].out_features == 12 and net.heads["jsn"].out_features == 5
     out = net(torch.rand(3, 1, 16, 16), torch.tensor([0, 3, 5]))
     assert out["erosion"].shape == (3, 11) and torch.allclose(out["erosion"].exp().sum(1), torch.ones(3), atol=1e-5)
+    with pytest.raises(ValueError, match="odd"):
+        GradingNet(GradingNetConfig(dimensions=(("erosion", 6), ("jsn", 5)), side_sum=("erosion",)))
+
+
+def test_the_foot_model_grades_erosion_as_two_sides_and_the_hand_model_does_not(checkpoint):
+    assert part_checkpoint(checkpoint, "foot")["config"]["grading"]["side_sum"] == ("erosion",)
+    assert checkpoint["config"]["grading"]["side_sum"] == ()
+    foot = load_part_models(checkpoint)["foot"]
+    assert foot.grading_net.heads["erosion"].out_features == 12
