@@ -16,6 +16,7 @@ from modeling.ml.body_parts import checkpoint_body_parts, part_checkpoint
 from modeling.ml.phantoms import PhantomConfig
 from modeling.models import ModelVersion, TrainingRun
 from modeling.ranking import learning_policy_get, radiograph_scores
+from modeling.training_progress import training_run_payload
 
 SMALL = PhantomConfig(width=192, height=240)
 TINY = {
@@ -45,6 +46,9 @@ def test_foot_radiograph_gets_erosion_0_to_10_suggestions_landmarks_and_its_own_
     # Both parts trained two epochs each; the progress runs on across them and ends full.
     assert [(row["body_part"], row["epoch"]) for row in run.epoch_log] == [("hand", 1), ("hand", 2), ("foot", 1), ("foot", 2)]
     assert (run.status, run.progress) == (TrainingRun.Status.SUCCEEDED, 1.0)
+    # The training page counts the epochs of the part training last and draws the hands' curves.
+    payload = training_run_payload(run=run)
+    assert (payload["epoch"], payload["epochs"], payload["body_part"], payload["curves"]["epochs"]) == (2, 2, "foot", [1, 2])
     ckpt = selectors.model_version_checkpoint(version=version)
     assert checkpoint_body_parts(ckpt) == ["hand", "foot"]
     assert part_checkpoint(ckpt, "foot")["scheme"]["landmarks"] == ["mtp_ip", "mtp1", "mtp2", "mtp3", "mtp4", "mtp5"]
