@@ -168,10 +168,12 @@ def model_version_train(*, run_id: int) -> ModelVersion:
     if not started and run.status != TrainingRun.Status.RUNNING:
         return version  # cancelled before a worker took it (or run twice): nothing to do
     try:
-        samples, label_source, run_ids = training_samples(project=version.project, labels=run.labels, body_parts=BODY_PARTS)
+        # A version trains a model per body part; its config may name fewer ("body_parts": ["hand"]).
+        parts = tuple(p for p in version.config.get("body_parts", BODY_PARTS) if p in BODY_PARTS)
+        samples, label_source, run_ids = training_samples(project=version.project, labels=run.labels, body_parts=parts)
         cfg = config_from_dict({**asdict(TrainConfig()), **version.config})
         cfg.scheme = scheme_for(version.project)
-        schemes = {part: scheme_for(version.project, part) for part in BODY_PARTS}
+        schemes = {part: scheme_for(version.project, part) for part in parts}
         cfg.device = run.device
         cfg.epochs = run.epochs
         if run.time_budget_s:

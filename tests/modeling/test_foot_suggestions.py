@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -91,3 +92,20 @@ def test_foot_radiograph_gets_erosion_0_to_10_suggestions_landmarks_and_its_own_
     png = Image.open(io.BytesIO(heatmap_png(version=version, radiograph=feet[0], area=area)))
     assert png.mode == "RGBA" and png.size == (int(feet[0].width * OVERLAY_SCALE), int(feet[0].height * OVERLAY_SCALE))
     assert png.getchannel("A").getextrema()[1] > 0
+
+
+@pytest.mark.django_db
+def test_a_version_configured_for_hands_only_leaves_feet_at_the_median_worklist_score(whole_patients, django_capture_on_commit_callbacks):
+    run = services.model_version_request(project=whole_patients, epochs=1, config={**TINY, "body_parts": ["hand"]}, enqueue=False)
+    version = services.model_version_train(run_id=run.pk)
+    run.refresh_from_db()
+    assert version.status == ModelVersion.Status.READY, run.error
+    assert checkpoint_body_parts(selectors.model_version_checkpoint(version=version)) == ["hand"]
+    with django_capture_on_commit_callbacks(execute=True):
+        promotion.model_version_promote(version=version)
+    feet = list(Radiograph.objects.filter(project=whole_patients, body_part="foot").exclude(status=Radiograph.Status.READ))
+    hands = list(Radiograph.objects.filter(project=whole_patients, body_part="hand").exclude(status=Radiograph.Status.READ))
+    assert not version.suggestions.filter(radiograph__in=feet).exists()
+    scores, _ = radiograph_scores(version=version, radiographs=feet + hands, strategy="entropy", top_k=3, rare_weight=1.0)
+    median = float(np.median([scores[h.pk] for h in hands]))
+    assert all(scores[f.pk] == pytest.approx(median) for f in feet)
