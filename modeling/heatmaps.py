@@ -26,12 +26,12 @@ from .selectors import model_version_checkpoint
 OVERLAY_SCALE = 0.25
 
 
-@functools.lru_cache(maxsize=2)
-def _model(version_pk: int):
+@functools.lru_cache(maxsize=4)
+def _model(version_pk: int, body_part: str = "hand"):
     # Kept per process: a reader flicks through joints, and every map needs the same network.
-    from modeling.ml.inference import load_model
+    from modeling.ml.body_parts import load_part_model
 
-    return load_model(model_version_checkpoint(version=ModelVersion.objects.get(pk=version_pk)))
+    return load_part_model(model_version_checkpoint(version=ModelVersion.objects.get(pk=version_pk)), body_part)
 
 
 def _colour(cam: np.ndarray) -> np.ndarray:
@@ -88,7 +88,7 @@ def heatmap_png(*, version: ModelVersion, radiograph: Radiograph, area: JointAre
     if default_storage.exists(path):
         with default_storage.open(path, "rb") as handle:
             return handle.read()
-    model = _model(version.pk)
+    model = _model(version.pk, radiograph.body_part)
     prediction = Prediction.objects.filter(radiograph=radiograph, model_version=version).first()
     # The crop must be the one the grades were computed from: the stored landmarks of that inference.
     landmarks = {name: (point["x"], point["y"]) for name, point in (prediction.landmarks if prediction else {}).items()}

@@ -68,8 +68,8 @@ def radiograph_scores(
 ) -> tuple[dict[int, float], dict[int, float]]:
     """Acquisition scores from `version`'s suggestions: (radiograph id -> score, visit id -> score).
 
-    A radiograph the version has no suggestion for (a foot, or one added after the last inference)
-    gets the median score, so it is neither starved nor pushed ahead of films the model finds hard.
+    A radiograph the version has no suggestion for (a body part it has no model for, or one added
+    after the last inference) gets the median score, so it is neither starved nor pushed ahead of films the model finds hard.
     """
     from modeling.ml import acquisition
 

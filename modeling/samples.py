@@ -85,12 +85,16 @@ def _known_points(radiographs: Iterable[Radiograph]) -> dict[int, dict[str, tupl
     return points
 
 
-def training_samples(*, project: Project, labels: str = "consensus") -> tuple[list[dict], str, list[int]]:
+def training_samples(
+    *, project: Project, labels: str = "consensus", body_parts: tuple[str, ...] = ("hand",)
+) -> tuple[list[dict], str, list[int]]:
     """Samples for `modeling.ml.train.main`, the label source they were built from and its runs.
 
     With `labels="consensus"` the model learns the consensus (Dawid-Skene posteriors as soft
     targets) once it exists, and readers' vote shares before that; `labels="votes"` asks for the
-    vote shares whatever consensus exists.
+    vote shares whatever consensus exists. Each sample says its "body_part"; `body_parts` picks
+    which (hands alone by default, the shape `train.main` takes; `body_parts.train_parts` takes
+    hands and feet together).
     """
     targets, run_ids = _consensus_posteriors(project) if labels == "consensus" else ({}, [])
     source = ModelVersion.LabelSource.CONSENSUS
@@ -99,7 +103,7 @@ def training_samples(*, project: Project, labels: str = "consensus") -> tuple[li
     if not targets:
         raise NothingToTrainOn(f"project {project.slug} has no submitted grades yet")
     # Every hand with known landmarks teaches localisation; only graded ones teach grading.
-    radiographs = Radiograph.objects.filter(project=project, body_part="hand").select_related("visit")
+    radiographs = Radiograph.objects.filter(project=project, body_part__in=body_parts).select_related("visit")
     human_points = _known_points(radiographs)
     samples = []
     for radiograph in radiographs:
@@ -112,6 +116,7 @@ def training_samples(*, project: Project, labels: str = "consensus") -> tuple[li
                 "landmarks": human_points[radiograph.pk],
                 "patient_id": str(radiograph.visit.patient_id),
                 "targets": targets.get(radiograph.pk, {}),
+                "body_part": radiograph.body_part,
             }
         )
     if not samples:

@@ -26,6 +26,8 @@ from .ranking import worklist_rerank
 from .samples import radiograph_pixels, scheme_for, training_samples
 from .selectors import model_version_checkpoint
 
+BODY_PARTS = ("hand", "foot")
+
 
 # A running training whose last epoch is older than this was killed with its worker.
 STALE_AFTER = timedelta(hours=2)
@@ -154,7 +156,8 @@ def training_progress(*, epoch: int, epochs: int, elapsed_s: float, time_budget_
 
 def model_version_train(*, run_id: int) -> ModelVersion:
     """Train one version. Progress is written every epoch; failure leaves the active version serving."""
-    from modeling.ml.train import TrainConfig, config_from_dict, main
+    from modeling.ml.body_parts import train_parts
+    from modeling.ml.train import TrainConfig, config_from_dict
 
     run = TrainingRun.objects.select_related("model_version__project").get(pk=run_id)
     version = run.model_version
@@ -165,9 +168,12 @@ def model_version_train(*, run_id: int) -> ModelVersion:
     if not started and run.status != TrainingRun.Status.RUNNING:
         return version  # cancelled before a worker took it (or run twice): nothing to do
     try:
-        samples, label_source, run_ids = training_samples(project=version.project, labels=run.labels)
+        # A version trains a model per body part; its config may name fewer ("body_parts": ["hand"]).
+        parts = tuple(p for p in version.config.get("body_parts", BODY_PARTS) if p in BODY_PARTS)
+        samples, label_source, run_ids = training_samples(project=version.project, labels=run.labels, body_parts=parts)
         cfg = config_from_dict({**asdict(TrainConfig()), **version.config})
         cfg.scheme = scheme_for(version.project)
+        schemes = {part: scheme_for(version.project, part) for part in parts}
         cfg.device = run.device
         cfg.epochs = run.epochs
         if run.time_budget_s:
@@ -189,7 +195,8 @@ def model_version_train(*, run_id: int) -> ModelVersion:
 
         if _cancelled(run):
             raise TrainingCancelled("cancelled before the first epoch")
-        checkpoint = main(cfg, samples=samples, on_epoch=on_epoch)
+        # One model per body part with samples (hands, feet), in one checkpoint.
+        checkpoint = train_parts(cfg, samples, schemes, on_epoch=on_epoch)
     except TrainingCancelled:
         version.refresh_from_db()
         return version
@@ -222,35 +229,39 @@ def model_version_train(*, run_id: int) -> ModelVersion:
 
 
 def suggestions_predict(*, model_version_id: int) -> int:
-    """Suggestions and model landmarks for every hand radiograph of the project still being read."""
-    from modeling.ml.inference import load_model, predict_hand, use_threads
+    """Suggestions and model landmarks for every radiograph of the project still being read whose
+    body part the version has a model for (hands, feet), each by its own part's model."""
+    from modeling.ml.body_parts import load_part_models
+    from modeling.ml.inference import predict_hand, use_threads
 
     use_threads(1)
     version = ModelVersion.objects.select_related("project").get(pk=model_version_id)
-    model = load_model(model_version_checkpoint(version=version))
-    areas = {a.code: a for a in JointArea.objects.filter(scheme=version.project.scheme, body_part="hand")}
-    joints = {j.name: j for j in Joint.objects.filter(scheme=version.project.scheme, body_part="hand")}
-    radiographs = version.project.radiographs.filter(body_part="hand").exclude(status=Radiograph.Status.READ)
+    models = load_part_models(model_version_checkpoint(version=version))
+    scheme = version.project.scheme
+    areas = {(a.body_part, a.code): a for a in JointArea.objects.filter(scheme=scheme, body_part__in=list(models))}
+    joints = {(j.body_part, j.name): j for j in Joint.objects.filter(scheme=scheme, body_part__in=list(models))}
+    radiographs = version.project.radiographs.filter(body_part__in=list(models)).exclude(status=Radiograph.Status.READ)
     done = 0
     for radiograph in radiographs:
+        part = radiograph.body_part
         started = time.perf_counter()
-        prediction = predict_hand(model, radiograph_pixels(radiograph), radiograph.laterality)
+        prediction = predict_hand(models[part], radiograph_pixels(radiograph), radiograph.laterality)
         seconds = time.perf_counter() - started
         with transaction.atomic():
             if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.ACTIVE).exists():
                 break  # a newer promotion took over; its own inference writes the suggestions
             Suggestion.objects.filter(radiograph=radiograph, model_version=version).delete()
             Suggestion.objects.bulk_create(
-                Suggestion(radiograph=radiograph, model_version=version, area=areas[a["code"]],
+                Suggestion(radiograph=radiograph, model_version=version, area=areas[(part, a["code"])],
                            distribution=a["distribution"], label=a["label"])
                 for a in prediction.areas
-                if a["code"] in areas
+                if (part, a["code"]) in areas
             )
             Landmark.objects.filter(radiograph=radiograph, source=Landmark.Source.MODEL).delete()
             Landmark.objects.bulk_create(
-                Landmark(radiograph=radiograph, joint=joints[name], x=x, y=y, confidence=conf, source=Landmark.Source.MODEL)
+                Landmark(radiograph=radiograph, joint=joints[(part, name)], x=x, y=y, confidence=conf, source=Landmark.Source.MODEL)
                 for name, (x, y, conf) in prediction.landmarks.items()
-                if name in joints
+                if (part, name) in joints
             )
             Prediction.objects.update_or_create(
                 radiograph=radiograph, model_version=version,

@@ -45,7 +45,7 @@ def training_run_eta(*, run: TrainingRun, now=None) -> float | None:
     seconds = [row["seconds"] for row in run.epoch_log if isinstance(row.get("seconds"), (int, float))]
     if not seconds:
         return None
-    done = len(run.epoch_log)
+    done = len(_part_rows(run.epoch_log, -1))  # of the part training now
     remaining = max(run.epochs - done, 0) * sum(seconds) / len(seconds)
     if run.time_budget_s and run.started_at:
         elapsed = ((now or timezone.now()) - run.started_at).total_seconds()
@@ -85,8 +85,17 @@ def held_out_figures(*, version: ModelVersion) -> dict[str, Any]:
     }
 
 
+def _part_rows(log: list, which: int) -> list[dict]:
+    """The epoch rows of one body part's training (a version trains hands, then feet): `which` 0
+    is the first part, -1 the one training now. Rows without a part are one hand training."""
+    rows = [row for row in log or [] if isinstance(row, dict)]
+    parts = list(dict.fromkeys(row.get("body_part", "hand") for row in rows))
+    return [row for row in rows if row.get("body_part", "hand") == parts[which]] if parts else []
+
+
 def _curves(run: TrainingRun) -> dict[str, Any]:
-    log = [row for row in run.epoch_log or [] if isinstance(row, dict)]
+    # The first part's curves (hands, which promotion compares); feet train after them.
+    log = _part_rows(run.epoch_log, 0)
     monitor = next((row.get("monitor") for row in reversed(log) if row.get("monitor")), None)
     return {
         "epochs": [row.get("epoch") for row in log],
@@ -116,8 +125,9 @@ def training_run_payload(*, run: TrainingRun) -> dict[str, Any]:
         "active": run.status in ACTIVE_STATUSES,
         "progress": round(float(run.progress), 4),
         "percent": int(round(100 * float(run.progress))),
-        "epoch": len(log),
+        "epoch": len(_part_rows(log, -1)),
         "epochs": run.epochs,
+        "body_part": (_part_rows(log, -1) or [{}])[-1].get("body_part", "hand"),
         "eta_s": training_run_eta(run=run),
         "device": run.device,
         "labels": run.labels,

@@ -25,6 +25,7 @@ the test hands' consensus.
     python -m modeling.ml.bench --recipe full --patients 60 --test-patients 30 --epochs 30 --time-budget 420 --threads 1
     python -m modeling.ml.bench --rows consensus --patients 20 --test-patients 8 --epochs 2   # quick
     python -m modeling.ml.bench --checkpoint model.pt --latency-hands 20                     # latency only
+    python -m modeling.ml.bench --body-parts hand,foot --rows consensus --patients 24 --test-patients 12 --threads 1 --table
 
 Every line printed is one JSON object, so a log can be parsed back; `--table` adds plain text.
 """
@@ -288,9 +289,21 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--patience", type=int, default=crop_recipe.CropRecipe.patience, help="crops recipe")
     p.add_argument("--crop-size", type=int, default=crop_recipe.CropRecipe.crop_size, help="crops recipe")
     p.add_argument("--cache", default=None, help="crops recipe: keep films' crops and reads in this file and reuse them")
+    # Hands and feet side by side (modeling.ml.body_part_bench): localisation and grading per part.
+    p.add_argument("--body-parts", default=None, help="e.g. hand,foot: benchmark these body parts of whole patients")
+    p.add_argument("--foot-erosion-heads", default="range", help="body parts: range (0-10 head), sides (two 0-5 summed), or both")
+    p.add_argument("--landmark-epochs", type=int, default=30, help="body parts: stage-1 epochs at most (0 skips localisation)")
+    p.add_argument("--landmark-time-budget", type=float, default=None, help="body parts: seconds of stage-1 training per part")
+    p.add_argument("--tolerance", type=float, default=0.1, help="body parts: localisation hit within this x part size")
+    p.add_argument("--foot-min-steps", type=int, default=12, help="body parts: batches per foot grading epoch at least")
+    p.add_argument("--overlay", default=None, help="body parts: write predicted landmarks on test films to PREFIX-{part}.png")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.body_parts:
+        from .body_part_bench import run_parts
+
+        return run_parts(a)
     result: dict[str, Any] = {}
 
     if a.checkpoint:

@@ -32,7 +32,7 @@ import torch
 
 from scoring import agreement
 
-from .data import AugmentConfig, HandDataset, augment_crops, build_dataset, centre_crops, patient_split, scheme_class_mask, scheme_dimensions, target_distribution
+from .data import AugmentConfig, HandDataset, augment_crops, build_dataset, centre_crops, patient_split, scheme_class_mask, scheme_dimensions, scheme_side_sums, target_distribution
 from .networks import GradingNet, GradingNetConfig, LandmarkNetConfig
 from .train import grading_loss
 
@@ -56,6 +56,9 @@ class CropRecipe:
     balance: float = 0.75
     label_smoothing: float = 0.1
     val_fraction: float = 0.2  # of the training patients, held out for early stopping
+    # Batches per epoch at least: a foot has 6 graded joints to a hand's 22, so at the same number
+    # of patients a foot epoch is 3 batches and early stopping ends training after a few dozen steps.
+    min_steps: int = 0
     seed: int = 0
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(rotation_deg=15.0, scale=0.1, shift=0.06))
 
@@ -111,6 +114,7 @@ def build_grader(scheme: dict, recipe: CropRecipe) -> GradingNet:
     return GradingNet(GradingNetConfig(
         n_landmarks=len(scheme["landmarks"]), crop_size=recipe.crop_size, widths=tuple(recipe.widths),
         hidden=recipe.hidden, dimensions=tuple(scheme_dimensions(scheme)), class_mask=scheme_class_mask(scheme),
+        side_sum=scheme_side_sums(scheme),
     ))
 
 
@@ -141,11 +145,12 @@ def held_out_score(net: GradingNet, data: HandDataset, recipe: CropRecipe) -> fl
     return float(np.mean(scores)) if scores else math.nan
 
 
-def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None) -> tuple[GradingNet, dict]:
+def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None, build=None) -> tuple[GradingNet, dict]:
     """Train on `data`'s crops and targets; early-stop on a held-out share of its patients.
 
     Returns the best network (by held-out balanced accuracy against the training labels) and a
-    report holding the learning curve, the best epoch and the epochs run.
+    report holding the learning curve, the best epoch and the epochs run. `build(scheme, recipe)`
+    makes another network than `build_grader`'s (a head variant under measurement).
     """
     torch.manual_seed(recipe.seed)
     g = torch.Generator().manual_seed(recipe.seed)
@@ -153,7 +158,7 @@ def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None) 
     train, val = data.subset(np.flatnonzero(split == "train")), data.subset(np.flatnonzero(split == "val"))
     if len(val) == 0:
         raise ValueError("no held-out training patients for early stopping; add patients or raise val_fraction")
-    net = build_grader(scheme, recipe)
+    net = (build or build_grader)(scheme, recipe)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     pairs = _pairs(train)
     weights = torch.from_numpy(_sampling_weights(train, pairs, recipe.balance))
@@ -161,7 +166,7 @@ def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None) 
     contexts = torch.from_numpy(train.contexts)
     targets = {d: torch.from_numpy(v) for d, v in train.targets.items()}
     masks = {d: torch.from_numpy(v) for d, v in train.target_mask.items()}
-    steps = max(1, len(pairs) // recipe.batch)
+    steps = max(1, recipe.min_steps, len(pairs) // recipe.batch)
     total_steps = steps * recipe.max_epochs
     best, best_epoch, best_state, waited, curve = -1.0, 0, copy.deepcopy(net.state_dict()), 0, []
     t0 = time.monotonic()

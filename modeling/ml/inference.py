@@ -29,6 +29,7 @@ from .data import (
     prepare_image,
     scheme_class_mask,
     scheme_dimensions,
+    scheme_side_sums,
 )
 from .networks import GradingNet, GradingNetConfig, LandmarkNet, LandmarkNetConfig, decode_logits
 
@@ -66,6 +67,7 @@ def build_model(
             "n_landmarks": n,
             "dimensions": tuple(scheme_dimensions(scheme)),
             "class_mask": scheme_class_mask(scheme),
+            "side_sum": scheme_side_sums(scheme),
         }
     )
     return HandModel(scheme, lcfg, gcfg, crop_scale)

@@ -195,6 +195,21 @@ class GradingNetConfig:
     # class_mask[d][l][k]: may landmark l take grade k in dimension d (False also for
     # landmarks that carry no area in that dimension). Filled from the scheme.
     class_mask: list = field(default_factory=list)
+    # Dimensions scored as the sum of two equal sides (foot erosion: 0-5 per side, 0-10 in all):
+    # their head predicts each side's grade and returns the distribution of the sum.
+    side_sum: tuple[str, ...] = ()
+
+
+def log_sum_distribution(log_a: torch.Tensor, log_b: torch.Tensor) -> torch.Tensor:
+    """(B, n), (B, m) log-probabilities of two independent grades -> (B, n + m - 1) of their sum."""
+    b, n = log_a.shape
+    m = log_b.shape[1]
+    pair = log_a[:, :, None] + log_b[:, None, :]  # (B, n, m)
+    peak = pair.amax(dim=(1, 2), keepdim=True)
+    weights = torch.exp(pair - peak).reshape(b, n * m)
+    index = (torch.arange(n, device=log_a.device)[:, None] + torch.arange(m, device=log_a.device)[None, :]).reshape(-1)
+    total = torch.zeros(b, n + m - 1, dtype=weights.dtype, device=weights.device).index_add_(1, index, weights)
+    return torch.log(total.clamp_min(1e-30)) + peak[:, :, 0]
 
 
 class GradingNet(nn.Module):
@@ -214,7 +229,12 @@ class GradingNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Dropout(cfg.dropout),
         )
-        self.heads = nn.ModuleDict({name: nn.Linear(cfg.hidden, k) for name, k in cfg.dimensions})
+        for name, k in cfg.dimensions:
+            if name in cfg.side_sum and k % 2 == 0:
+                raise ValueError(f"{name} has {k} grades; a sum of two equal sides has an odd count")
+        self.heads = nn.ModuleDict({
+            name: nn.Linear(cfg.hidden, k + 1 if name in cfg.side_sum else k) for name, k in cfg.dimensions
+        })
         k_max = max(k for _, k in cfg.dimensions)
         mask = torch.zeros(len(cfg.dimensions), cfg.n_landmarks, k_max, dtype=torch.bool)
         if cfg.class_mask:
@@ -234,6 +254,10 @@ class GradingNet(nn.Module):
         out = {}
         for d, (name, k) in enumerate(self.cfg.dimensions):
             logits = self.heads[name](h).float()
+            if name in self.cfg.side_sum:
+                # Log-probabilities of the sum are valid logits: log_softmax leaves them unchanged.
+                s = (k + 1) // 2
+                logits = log_sum_distribution(torch.log_softmax(logits[:, :s], 1), torch.log_softmax(logits[:, s:], 1))
             allowed = self.class_mask[d, landmark, :k]
             # A grade a joint cannot take gets no probability; an all-False row (no area in
             # this dimension) is left unmasked so softmax stays finite, and the caller ignores it.
