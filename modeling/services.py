@@ -221,8 +221,9 @@ def model_version_train(*, run_id: int) -> ModelVersion:
     return version
 
 
-def suggestions_predict(*, model_version_id: int) -> int:
-    """Suggestions and model landmarks for every hand radiograph of the project still being read."""
+def suggestions_predict(*, model_version_id: int, only_missing: bool = False) -> int:
+    """Suggestions and model landmarks for every hand radiograph of the project still being read
+    (with `only_missing`, for those of them that this version has not predicted yet)."""
     from modeling.ml.inference import load_model, predict_hand, use_threads
 
     use_threads(1)
@@ -231,6 +232,8 @@ def suggestions_predict(*, model_version_id: int) -> int:
     areas = {a.code: a for a in JointArea.objects.filter(scheme=version.project.scheme, body_part="hand")}
     joints = {j.name: j for j in Joint.objects.filter(scheme=version.project.scheme, body_part="hand")}
     radiographs = version.project.radiographs.filter(body_part="hand").exclude(status=Radiograph.Status.READ)
+    if only_missing:
+        radiographs = radiographs.exclude(predictions__model_version=version)
     done = 0
     for radiograph in radiographs:
         started = time.perf_counter()

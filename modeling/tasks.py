@@ -14,3 +14,10 @@ def model_train_task(run_id: int) -> str:
 @shared_task(acks_late=True, soft_time_limit=3600, time_limit=3600 + 120)
 def model_predict_task(model_version_id: int) -> int:
     return services.suggestions_predict(model_version_id=model_version_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=2 * 3600, time_limit=2 * 3600 + 300)
+def demo_seed_rest_task(project_id: int, plan: dict) -> int:
+    from .demo import demo_plan_from_dict, demo_seed_rest
+
+    return demo_seed_rest(project_id=project_id, plan=demo_plan_from_dict(plan))

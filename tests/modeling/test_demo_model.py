@@ -115,3 +115,37 @@ def test_build_trains_on_the_consensus_and_names_held_out_patients_by_build_proj
     )
     with pytest.raises(ValueError, match="exists already"):
         demo_model_build(out=out, slug="build", patients=6, seed=2, epochs=1, time_budget_s=5, num_threads=1, log=lambda _: None)
+
+
+@pytest.mark.django_db
+def test_background_seed_serves_the_pretrained_version_at_once_and_predicts_later_films_once(schemes, django_capture_on_commit_callbacks):
+    from modeling.demo import DemoPlan, demo_seed_rest
+    from modeling.models import Prediction
+    from modeling.services import suggestions_predict
+
+    args = dict(patients=3, read_radiographs=2, seed=3, config=SMALL)
+    with django_capture_on_commit_callbacks(execute=False):
+        project = demo_seed(slug="demo-bg", train_model=True, background=True, **args).project
+    version = ModelVersion.objects.get(project=project)
+    assert version.status == ModelVersion.Status.ACTIVE and "pretrained" in version.metrics
+    # The worker's first task: the films at the top of the worklists, there before the demo serves.
+    assert suggestions_predict(model_version_id=version.pk) == 2
+    early = {p.radiograph_id: p.pk for p in Prediction.objects.filter(model_version=version)}
+    early_suggestions = set(Suggestion.objects.filter(model_version=version).values_list("pk", flat=True))
+
+    plan = DemoPlan(patients=3, read_radiographs=2, read_feet=1, seed=3, feet=False, train_model=True, config=SMALL)
+    with django_capture_on_commit_callbacks(execute=False):
+        demo_seed_rest(project_id=project.pk, plan=plan)
+    unread = Radiograph.objects.filter(project=project).exclude(status=Radiograph.Status.READ)
+    assert unread.count() == 4
+    for radiograph in unread:
+        assert Suggestion.objects.filter(radiograph=radiograph, model_version=version).count() == 31
+    # The films predicted first were left as they were; only the later ones were predicted.
+    assert {p.radiograph_id: p.pk for p in Prediction.objects.filter(model_version=version, radiograph_id__in=early)} == early
+    assert early_suggestions <= set(Suggestion.objects.filter(model_version=version).values_list("pk", flat=True))
+    # One retraining on the readers' consensus, however often the rest of the seed runs.
+    with django_capture_on_commit_callbacks(execute=False):
+        demo_seed_rest(project_id=project.pk, plan=plan)
+    assert [(v.number, v.status) for v in ModelVersion.objects.filter(project=project).order_by("number")] == [
+        (1, "active"), (2, "training"),
+    ]
