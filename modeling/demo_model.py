@@ -75,7 +75,9 @@ def demo_model_build(
         run = consensus_compute(project=project, dimension=dimension, announce=False)
         if run.status != ConsensusRun.Status.OK:
             raise ValueError(f"the {dimension} consensus failed: {run.error}")
-    config = {k: v for k, v in {"time_budget_s": time_budget_s, "num_threads": num_threads}.items() if v is not None}
+    from .demo import DEMO_RECIPE
+
+    config = {**DEMO_RECIPE, **{k: v for k, v in {"time_budget_s": time_budget_s, "num_threads": num_threads}.items() if v is not None}}
     log(f"Training on the consensus ({epochs} epochs at most, time budget {time_budget_s or 'none'}) ...")
     run = model_version_request(project=project, epochs=epochs, config=config, enqueue=False)
     version = model_version_train(run_id=run.pk)
