@@ -28,8 +28,8 @@ import urllib.request
 # Lines of `make demo`'s output that mark a phase, and the phase they start or end.
 MARKS = [
     (re.compile(r"manage\.py migrate"), "migrate started"),
-    (re.compile(r"manage\.py seed_demo"), "migrate done, seed_demo started"),
-    (re.compile(r"manage\.py serve_demo"), "seed_demo done, serve_demo started"),
+    (re.compile(r"manage\.py serve_demo"), "migrate done; serve_demo started (web server, worker and seed_demo at once)"),
+    (re.compile(r"^Project '.*radiographs"), "seed_demo's first part done (logins, first films, pre-trained version)"),
     (re.compile(r"RA joint scoring demo:"), "serve_demo banner"),
 ]
 
@@ -45,7 +45,7 @@ class Reader:
 
     def _open(self, path: str, data: bytes | None = None, headers: dict | None = None):
         request = urllib.request.Request(self.base + path, data=data, headers=headers or {})
-        return self.opener.open(request, timeout=5)
+        return self.opener.open(request, timeout=60)
 
     def answering(self) -> bool:
         try:
@@ -124,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                     mark("web server answering")
                 attempts += 1
                 # Few tries: the login throttle locks a user out after five wrong passwords.
-                if attempts > 4 or not reader.login():
+                try:
+                    logged_in = attempts <= 4 and reader.login()
+                except (urllib.error.URLError, OSError) as error:
+                    print(f"        login failed: {error}", flush=True)
+                    logged_in = False
+                if not logged_in:
                     time.sleep(4.0)
                     continue
                 mark("reader1 logged in")

@@ -18,17 +18,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--seed", action="store_true",
+            help="run `manage.py seed_demo` beside the web server and the worker, which start meanwhile "
+                 "(what `make demo` does); a failed seed stops the demo",
+        )
 
-    def handle(self, *args, host: str, port: int, **options):
+    def handle(self, *args, host: str, port: int, seed: bool, **options):
         root = settings.BASE_DIR
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
              "-Q", "default,inference,training", "--concurrency=2"],
             cwd=root,
         )
-        web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=root)
-        self._print_banner(host, port)
+        # The checks ran in `migrate` just before; skipping them here starts the web server sooner.
+        web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload", "--skip-checks"], cwd=root)
+        # Seeding beside the servers' start-up instead of before it: both take seconds, and the
+        # seed commits its first films and model version one transaction at a time, so the web
+        # server never shows a half-written film.
+        seeder = subprocess.Popen([sys.executable, "manage.py", "seed_demo"], cwd=root) if seed else None
+        if seeder is None:
+            self._print_banner(host, port)
         stopping = False
+        failed = False
 
         def stop(*_):
             nonlocal stopping
@@ -38,17 +50,26 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             while not stopping and web.poll() is None and worker.poll() is None:
+                if seeder is not None and seeder.poll() is not None:
+                    if seeder.returncode:
+                        self.stderr.write(f"seed_demo failed (exit status {seeder.returncode}): stopping the demo.")
+                        failed = True
+                        break
+                    seeder = None
+                    self._print_banner(host, port)
                 time.sleep(0.5)
         finally:
-            for process in (web, worker):
+            for process in (web, worker, *([seeder] if seeder is not None else [])):
                 if process.poll() is None:
                     process.terminate()
-            for process in (web, worker):
+            for process in (web, worker, *([seeder] if seeder is not None else [])):
                 try:
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     process.kill()
         self.stdout.write("Demo stopped.")
+        if failed:
+            sys.exit(1)
 
     def _print_banner(self, host: str, port: int) -> None:
         projects = ", ".join(Project.objects.values_list("slug", flat=True)) or "none (run `manage.py seed_demo`)"
