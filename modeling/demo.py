@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from PIL import Image
 
@@ -46,9 +48,16 @@ def _png16(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _user(username: str, password: str, **flags):
+def _password_hashes() -> dict[str, str]:
+    """One hash per demo password, the three computed at once: each costs a good part of a second
+    of key stretching (which releases the GIL), and the demo's first minute counts."""
+    with ThreadPoolExecutor(len(DEMO_PASSWORDS)) as pool:
+        return dict(zip(DEMO_PASSWORDS, pool.map(make_password, DEMO_PASSWORDS.values())))
+
+
+def _user(username: str, password_hash: str, **flags):
     user, _ = get_user_model().objects.get_or_create(username=username, defaults=flags)
-    user.set_password(password)
+    user.password = password_hash
     for key, value in flags.items():
         setattr(user, key, value)
     user.save()
@@ -180,28 +189,20 @@ def demo_seed(
     hand model) leaves the feet out; `seed_demo` seeds whole patients.
 
     `background=True` (what `make demo` uses) seeds only what the first minute needs before it
-    returns: the logins, the project, the unread films at the top of the readers' worklists and the
-    pre-trained version, whose inference the worker runs as soon as it starts. The other films are
-    seeded by a Celery task (`demo_seed_rest_task`) beside the running demo, one complete film per
-    transaction. Either way the finished project is the same, reads included.
+    returns: the logins, the project and the unread hands at the top of the readers' worklists. A
+    Celery task (`demo_seed_rest_task`) beside the running demo installs the pre-trained version
+    first (its inference of those hands is the worker's next task) and then seeds the other films,
+    one complete film per transaction. Either way the finished project is the same, reads included.
     """
     started = time.perf_counter()
     if read_feet is None:
         read_feet = read_radiographs // 2
     plan = DemoPlan(patients=patients, read_radiographs=read_radiographs, read_feet=read_feet, seed=seed,
                     feet=feet, train_model=train_model, config=config)
-    # One hash per password: the three readers share theirs, and each hash costs a good part of a
-    # second of the demo's start.
-    _user("reader1", DEMO_PASSWORDS["reader"])
-    reader_hash = get_user_model().objects.get(username="reader1").password
-    readers = [get_user_model().objects.get(username="reader1")]
-    for name in ("reader2", "reader3"):
-        user, _ = get_user_model().objects.get_or_create(username=name)
-        user.password = reader_hash
-        user.save(update_fields=["password"])
-        readers.append(user)
-    lead = _user("lead", DEMO_PASSWORDS["lead"])
-    _user("admin", DEMO_PASSWORDS["admin"], is_staff=True, is_superuser=True)
+    hashes = _password_hashes()
+    readers = [_user(f"reader{i}", hashes["reader"]) for i in (1, 2, 3)]
+    lead = _user("lead", hashes["lead"])
+    _user("admin", hashes["admin"], is_staff=True, is_superuser=True)
 
     project = Project.objects.filter(slug=slug).first()
     if project is None:
@@ -233,11 +234,6 @@ def demo_seed(
             if not plan.read(getattr(phantom, "body_part", "hand"), first, side):
                 _film_add(project=project, plan=plan, context=context, index=first, phantom=phantom, read=False,
                           panels={}, rngs={})
-    if train_model:
-        from modeling.demo_model import demo_model_install
-
-        # The worker's first task: suggestions for the films at the top of the worklists.
-        demo_model_install(project=project)
     _rest_enqueue(project=project, plan=plan)
     return DemoSeedReport(project, project.radiographs.count(), 0, time.perf_counter() - started)
 
@@ -259,15 +255,21 @@ def demo_plan_from_dict(payload: dict) -> DemoPlan:
     return DemoPlan(**{**payload, "config": PhantomConfig(**config) if config else None})
 
 
-def demo_seed_rest(*, project_id: int, plan: DemoPlan) -> int:
+def demo_seed_rest(*, project_id: int, plan: DemoPlan, model_first: bool = False) -> int:
     """Seed every film of the plan that the project lacks, in patient order, each film complete in
     its own transaction; then, once, the model's part: the pre-trained version (or its inference
     for the films added since it was installed) and the retraining on the readers' consensus.
 
-    Returns how many films it added as read. Safe to run again after an interruption: films
-    already there are skipped (by their pixels' checksum).
+    `model_first` installs the pre-trained version before the films (the background seed: the
+    films already there are at the top of the worklists and get suggestions while the rest is
+    seeded). Returns how many films it added as read. Safe to run again after an interruption:
+    films already there are skipped (by their pixels' checksum).
     """
     project = Project.objects.get(pk=project_id)
+    if plan.train_model and model_first and not project.model_versions.exists():
+        from modeling.demo_model import demo_model_install
+
+        demo_model_install(project=project)
     context = _context(project)
     # The same three habits on both scales: a reader's foot erosion errors stretch with the 0-10 scale.
     panels = {
