@@ -29,7 +29,7 @@ import urllib.request
 MARKS = [
     (re.compile(r"manage\.py migrate"), "migrate started"),
     (re.compile(r"manage\.py serve_demo"), "migrate done; serve_demo started (web server, worker and seed_demo at once)"),
-    (re.compile(r"^Project '.*radiographs"), "seed_demo's first part done (logins, first films, pre-trained version)"),
+    (re.compile(r"^Project '.*radiographs"), "seed_demo done: logins, project, the first worklist hands; the worker seeds the rest"),
     (re.compile(r"RA joint scoring demo:"), "serve_demo banner"),
 ]
 
