@@ -4,10 +4,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 from annotation.models import Project
 
@@ -20,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument(
             "--seed", action="store_true",
-            help="run `manage.py seed_demo` beside the web server and the worker, which start meanwhile "
-                 "(what `make demo` does); a failed seed stops the demo",
+            help="run the `seed_demo` command while the web server and the worker start (what `make demo` "
+                 "does); a failed seed stops the demo",
         )
 
     def handle(self, *args, host: str, port: int, seed: bool, **options):
@@ -34,11 +37,15 @@ class Command(BaseCommand):
         # The checks ran in `migrate` just before; skipping them here starts the web server sooner.
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload", "--skip-checks"], cwd=root)
         # Seeding beside the servers' start-up instead of before it: both take seconds, and the
-        # seed commits its first films and model version one transaction at a time, so the web
-        # server never shows a half-written film.
-        seeder = subprocess.Popen([sys.executable, "manage.py", "seed_demo"], cwd=root) if seed else None
+        # seed commits each film complete in one transaction, so the web server never shows a
+        # half-written film. In this process, which has Django loaded already (a process of its
+        # own would spend seconds starting), and by the command's name, as a user would run it.
+        seeder = threading.Thread(target=self._seed, daemon=True) if seed else None
+        self._seed_error: BaseException | None = None
         if seeder is None:
             self._print_banner(host, port)
+        else:
+            seeder.start()
         stopping = False
         failed = False
 
@@ -50,19 +57,20 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             while not stopping and web.poll() is None and worker.poll() is None:
-                if seeder is not None and seeder.poll() is not None:
-                    if seeder.returncode:
-                        self.stderr.write(f"seed_demo failed (exit status {seeder.returncode}): stopping the demo.")
+                if seeder is not None and not seeder.is_alive():
+                    if self._seed_error is not None:
+                        self.stderr.write(f"seed_demo failed ({self._seed_error}): stopping the demo.")
                         failed = True
                         break
                     seeder = None
                     self._print_banner(host, port)
                 time.sleep(0.5)
         finally:
-            for process in (web, worker, *([seeder] if seeder is not None else [])):
+            # A seed still running stops with the process; its open transaction is rolled back.
+            for process in (web, worker):
                 if process.poll() is None:
                     process.terminate()
-            for process in (web, worker, *([seeder] if seeder is not None else [])):
+            for process in (web, worker):
                 try:
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
@@ -70,6 +78,14 @@ class Command(BaseCommand):
         self.stdout.write("Demo stopped.")
         if failed:
             sys.exit(1)
+
+    def _seed(self) -> None:
+        try:
+            call_command("seed_demo", stdout=self.stdout, stderr=self.stderr)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread, which stops the demo
+            self._seed_error = error
+        finally:
+            connections.close_all()
 
     def _print_banner(self, host: str, port: int) -> None:
         projects = ", ".join(Project.objects.values_list("slug", flat=True)) or "none (run `manage.py seed_demo`)"
