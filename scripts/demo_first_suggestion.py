@@ -27,8 +27,9 @@ import urllib.request
 
 # Lines of `make demo`'s output that mark a phase, and the phase they start or end.
 MARKS = [
-    (re.compile(r"manage\.py migrate"), "migrate started"),
-    (re.compile(r"manage\.py serve_demo"), "migrate done; serve_demo started (web server, worker and seed_demo at once)"),
+    (re.compile(r"manage\.py serve_demo"), "serve_demo started (the worker starts while it migrates)"),
+    (re.compile(r"^Running migrations:"), "migrate running"),
+    (re.compile(r"^Seeding the demo"), "migrate done; web server starting, seed_demo running"),
     (re.compile(r"^Project '.*radiographs"), "seed_demo done: logins, project, the first worklist hands; the worker seeds the rest"),
     (re.compile(r"RA joint scoring demo:"), "serve_demo banner"),
 ]

@@ -26,15 +26,26 @@ class Command(BaseCommand):
             help="run the `seed_demo` command while the web server and the worker start (what `make demo` "
                  "does); a failed seed stops the demo",
         )
+        parser.add_argument("--migrate", action="store_true", help="run `migrate` first, while the worker starts")
 
-    def handle(self, *args, host: str, port: int, seed: bool, **options):
+    def handle(self, *args, host: str, port: int, seed: bool, migrate: bool, **options):
         root = settings.BASE_DIR
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=WARNING",
              "-Q", "default,inference,training", "--concurrency=2"],
             cwd=root,
         )
-        # The checks ran in `migrate` just before; skipping them here starts the web server sooner.
+        if migrate:
+            # While the worker starts (seconds of imports; it touches the database only when a task
+            # comes, and tasks come from the seed after this), and in this process, already loaded.
+            self.stdout.write("Migrating the database while the worker starts ...")
+            try:
+                call_command("migrate", interactive=False, stdout=self.stdout, stderr=self.stderr)
+            except BaseException:
+                worker.terminate()
+                worker.wait(timeout=15)
+                raise
+        # The checks ran in `migrate`; skipping them here starts the web server sooner.
         web = subprocess.Popen([sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload", "--skip-checks"], cwd=root)
         # Seeding beside the servers' start-up instead of before it: both take seconds, and the
         # seed commits each film complete in one transaction, so the web server never shows a
@@ -45,6 +56,7 @@ class Command(BaseCommand):
         if seeder is None:
             self._print_banner(host, port)
         else:
+            self.stdout.write("Seeding the demo while the web server and the worker start ...")
             seeder.start()
         stopping = False
         failed = False
