@@ -113,14 +113,18 @@ def demo_model_build(
         "built_at": timezone.now().isoformat(),
     }
     save_checkpoint(checkpoint, out)
-    return demo_model_describe(checkpoint) + f"\nWritten to {out} ({out.stat().st_size / 1e6:.1f} MB)."
+    log(f"Written to {out} ({out.stat().st_size / 1e6:.1f} MB).")
+    return demo_model_describe(checkpoint)
 
 
 def demo_model_describe(checkpoint: dict) -> str:
     """One paragraph of held-out figures with their counts, for the command line."""
     metrics = checkpoint.get("metrics") or {}
+    grader = metrics.get("grader") or {}
     lines = [f"hands: {metrics.get('hands')}, epochs run: {metrics.get('epochs_run')}, "
-             f"training seconds: {metrics.get('train_seconds', 0):.0f}"]
+             f"training seconds: {metrics.get('train_seconds', 0):.0f}"
+             + (f" (stage 2 by the {grader['recipe']} recipe: {grader.get('epochs_run')} epochs, best {grader.get('best_epoch')})"
+                if grader.get("recipe") else "")]
     for part, against in (("test", "consensus"), ("test_truth", "phantom truth")):
         report = metrics.get(part) or {}
         if not report.get("hands"):
