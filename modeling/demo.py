@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from PIL import Image
 
 from annotation import services as annotation_services
@@ -125,42 +125,53 @@ def _film_add(*, project: Project, plan: DemoPlan, context: dict, index: int, ph
     of the read films, the three simulated reads submitted. One transaction, so a reader never
     finds a film without its landmarks, nor one of the simulated reads half written in their
     worklist. False when the film was there already (a seed resumed after an interruption)."""
+    try:
+        return _film_add_atomic(project=project, plan=plan, context=context, index=index, phantom=phantom, read=read,
+                                panels=panels, rngs=rngs)
+    except IntegrityError:
+        # A second seed task (a resumed demo's, redelivered beside the new one) added the film
+        # first; this film's transaction was rolled back whole.
+        return False
+
+
+@transaction.atomic
+def _film_add_atomic(*, project: Project, plan: DemoPlan, context: dict, index: int, phantom, read: bool,
+                     panels: dict, rngs: dict) -> bool:
     part = getattr(phantom, "body_part", "hand")
     side = 0 if phantom.laterality == "L" else 1
     readers = context["readers"]
-    with transaction.atomic():
-        added = annotation_services.radiograph_add(
-            project=project,
-            pseudonym=f"DEMO-{index + 1:03d}",
-            laterality=phantom.laterality,
-            body_part=part,
-            image_bytes=_png16(phantom.image),
-            image_suffix="png",
-            width=phantom.width,
-            height=phantom.height,
-            metadata={"source": "phantom", "pixel_spacing_mm": phantom.pixel_spacing_mm,
-                      "phantom_truth": {dim: dict(g) for dim, g in phantom.grades.items()}},
-        )
-        if not added.created:
-            return False
-        radiograph = added.radiograph
-        _store_landmarks(radiograph, phantom, context["joints"][part])
-        annotation_services.project_assign_readers(project=project, radiographs=[radiograph], readers=readers)
-        Assignment.objects.filter(radiograph=radiograph).update(priority=plan.priority(part, index, side))
-        if read:
-            for reader_user, simulated in zip(readers, panels[part]):
-                assignment = Assignment.objects.get(radiograph=radiograph, reader=reader_user)
-                items = []
-                for dimension in ("erosion", "jsn"):
-                    dim_areas = [a for a in context["areas"][part] if a.dimension == dimension]
-                    truth = np.array([phantom.grades[dimension][a.joint.name] for a in dim_areas])
-                    given = simulated.grade(truth, dimension, rngs[part])
-                    items += [GradeInput(area=a, value=int(g), version=0) for a, g in zip(dim_areas, given)]
-                annotation_services.grade_bulk_save(assignment=assignment, user=reader_user, items=items)
-                annotation_services.assignment_submit(assignment=assignment, seconds_spent=int(rngs[part].integers(60, 240)))
-            # Read in the same transaction (the worker's recount after each submission agrees), so
-            # the model's inference never takes a read film for one still being read.
-            annotation_services.radiograph_progress_update(radiograph_id=radiograph.pk)
+    added = annotation_services.radiograph_add(
+        project=project,
+        pseudonym=f"DEMO-{index + 1:03d}",
+        laterality=phantom.laterality,
+        body_part=part,
+        image_bytes=_png16(phantom.image),
+        image_suffix="png",
+        width=phantom.width,
+        height=phantom.height,
+        metadata={"source": "phantom", "pixel_spacing_mm": phantom.pixel_spacing_mm,
+                  "phantom_truth": {dim: dict(g) for dim, g in phantom.grades.items()}},
+    )
+    if not added.created:
+        return False
+    radiograph = added.radiograph
+    _store_landmarks(radiograph, phantom, context["joints"][part])
+    annotation_services.project_assign_readers(project=project, radiographs=[radiograph], readers=readers)
+    Assignment.objects.filter(radiograph=radiograph).update(priority=plan.priority(part, index, side))
+    if read:
+        for reader_user, simulated in zip(readers, panels[part]):
+            assignment = Assignment.objects.get(radiograph=radiograph, reader=reader_user)
+            items = []
+            for dimension in ("erosion", "jsn"):
+                dim_areas = [a for a in context["areas"][part] if a.dimension == dimension]
+                truth = np.array([phantom.grades[dimension][a.joint.name] for a in dim_areas])
+                given = simulated.grade(truth, dimension, rngs[part])
+                items += [GradeInput(area=a, value=int(g), version=0) for a, g in zip(dim_areas, given)]
+            annotation_services.grade_bulk_save(assignment=assignment, user=reader_user, items=items)
+            annotation_services.assignment_submit(assignment=assignment, seconds_spent=int(rngs[part].integers(60, 240)))
+        # Read in the same transaction (the worker's recount after each submission agrees), so
+        # the model's inference never takes a read film for one still being read.
+        annotation_services.radiograph_progress_update(radiograph_id=radiograph.pk)
     return True
 
 
