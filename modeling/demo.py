@@ -85,6 +85,13 @@ class DemoPlan:
     feet: bool
     train_model: bool
     config: PhantomConfig | None = None
+    # None: each patient's disease level drawn as the generator does (most have little damage).
+    # A number: levels spread evenly from 0 to it over successive patients, so that a small
+    # cohort (the demo model's build) has damaged joints to learn from and to be scored on.
+    severity_max: float | None = None
+
+    def severity(self, index: int) -> float | None:
+        return None if self.severity_max is None else self.severity_max * (index % 7) / 6
 
     def films(self) -> int:
         return self.patients * (4 if self.feet else 2)
@@ -99,10 +106,11 @@ class DemoPlan:
 
 
 def _patient_films(plan: DemoPlan, index: int) -> list:
+    severity = plan.severity(index)
     if plan.feet:
-        return list(generate_whole_patient(plan.seed * 100_003 + index, plan.config))
+        return list(generate_whole_patient(plan.seed * 100_003 + index, plan.config, severity=severity))
     # Exactly the hands of the whole patient, without the cost of drawing its feet.
-    return list(generate_patient(plan.seed * 100_003 + index, plan.config))
+    return list(generate_patient(plan.seed * 100_003 + index, plan.config, severity=severity))
 
 
 def _context(project: Project) -> dict:
@@ -192,6 +200,7 @@ def demo_seed(
     feet: bool = False,
     read_feet: int | None = None,
     background: bool = False,
+    severity_max: float | None = None,
 ) -> DemoSeedReport:
     """A project of phantom patients (two hands, two feet each), three simulated readers, a lead and an admin.
 
@@ -211,7 +220,7 @@ def demo_seed(
     if read_feet is None:
         read_feet = read_radiographs // 2
     plan = DemoPlan(patients=patients, read_radiographs=read_radiographs, read_feet=read_feet, seed=seed,
-                    feet=feet, train_model=train_model, config=config)
+                    feet=feet, train_model=train_model, config=config, severity_max=severity_max)
     hashes = _password_hashes()
     readers = [_user(f"reader{i}", hashes["reader"]) for i in (1, 2, 3)]
     lead = _user("lead", hashes["lead"])
