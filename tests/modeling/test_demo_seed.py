@@ -129,3 +129,23 @@ def test_background_seed_puts_the_first_unread_films_first_and_finishes_as_the_s
 def queued_plan(project, *, patients, read_radiographs, read_feet, seed, config, feet):
     return DemoPlan(patients=patients, read_radiographs=read_radiographs, read_feet=read_feet, seed=seed,
                     feet=feet, train_model=False, config=config)
+
+
+@pytest.mark.django_db
+def test_a_severity_spread_gives_successive_patients_rising_damage(schemes):
+    plan = DemoPlan(patients=7, read_radiographs=0, read_feet=0, seed=3, feet=False, train_model=False, severity_max=3.0)
+    assert [plan.severity(i) for i in range(8)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0.0]
+    project = demo_seed(slug="demo-spread", patients=7, read_radiographs=0, seed=3, config=SMALL, severity_max=3.0).project
+
+    def damage(pseudonym):
+        return sum(
+            sum(grades.values())
+            for film in Radiograph.objects.filter(project=project, visit__patient__pseudonym=pseudonym)
+            for grades in film.metadata["phantom_truth"].values()
+        )
+
+    # The build's cohort: levels 0-1 first, 2-3 last (one patient's own effects can outweigh a
+    # level step, three together do not).
+    low = sum(damage(f"DEMO-00{i}") for i in (1, 2, 3))
+    high = sum(damage(f"DEMO-00{i}") for i in (5, 6, 7))
+    assert 2 * low < high, (low, high)
