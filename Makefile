@@ -22,9 +22,7 @@ $(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
 install: $(INSTALLED)
 
 demo: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py serve_demo --host $(DEMO_HOST) --port $(DEMO_PORT)
+	$(BIN)/python manage.py serve_demo --migrate --seed --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 test: install
 	$(BIN)/lint-imports

@@ -228,9 +228,10 @@ def model_version_train(*, run_id: int) -> ModelVersion:
     return version
 
 
-def suggestions_predict(*, model_version_id: int) -> int:
+def suggestions_predict(*, model_version_id: int, only_missing: bool = False) -> int:
     """Suggestions and model landmarks for every radiograph of the project still being read whose
-    body part the version has a model for (hands, feet), each by its own part's model."""
+    body part the version has a model for (hands, feet), each by its own part's model; with
+    `only_missing`, only for those of them that this version has not predicted yet."""
     from modeling.ml.body_parts import load_part_models
     from modeling.ml.inference import predict_hand, use_threads
 
@@ -241,6 +242,8 @@ def suggestions_predict(*, model_version_id: int) -> int:
     areas = {(a.body_part, a.code): a for a in JointArea.objects.filter(scheme=scheme, body_part__in=list(models))}
     joints = {(j.body_part, j.name): j for j in Joint.objects.filter(scheme=scheme, body_part__in=list(models))}
     radiographs = version.project.radiographs.filter(body_part__in=list(models)).exclude(status=Radiograph.Status.READ)
+    if only_missing:
+        radiographs = radiographs.exclude(predictions__model_version=version)
     done = 0
     for radiograph in radiographs:
         part = radiograph.body_part

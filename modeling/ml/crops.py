@@ -145,8 +145,11 @@ def held_out_score(net: GradingNet, data: HandDataset, recipe: CropRecipe) -> fl
     return float(np.mean(scores)) if scores else math.nan
 
 
-def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None, build=None) -> tuple[GradingNet, dict]:
-    """Train on `data`'s crops and targets; early-stop on a held-out share of its patients.
+def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None, build=None,
+                 time_budget_s: float | None = None, held_out: HandDataset | None = None) -> tuple[GradingNet, dict]:
+    """Train on `data`'s crops and targets; early-stop on a held-out share of its patients, or on
+    `held_out` when given (then every hand of `data` trains), and after the epoch that ends
+    `time_budget_s`, when given.
 
     Returns the best network (by held-out balanced accuracy against the training labels) and a
     report holding the learning curve, the best epoch and the epochs run. `build(scheme, recipe)`
@@ -154,8 +157,11 @@ def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None, 
     """
     torch.manual_seed(recipe.seed)
     g = torch.Generator().manual_seed(recipe.seed)
-    split = np.array([patient_split(p, recipe.seed, recipe.val_fraction, 0.0) for p in data.patient_ids])
-    train, val = data.subset(np.flatnonzero(split == "train")), data.subset(np.flatnonzero(split == "val"))
+    if held_out is not None:
+        train, val = data, held_out
+    else:
+        split = np.array([patient_split(p, recipe.seed, recipe.val_fraction, 0.0) for p in data.patient_ids])
+        train, val = data.subset(np.flatnonzero(split == "train")), data.subset(np.flatnonzero(split == "val"))
     if len(val) == 0:
         raise ValueError("no held-out training patients for early stopping; add patients or raise val_fraction")
     net = (build or build_grader)(scheme, recipe)
@@ -199,6 +205,8 @@ def train_grader(data: HandDataset, scheme: dict, recipe: CropRecipe, log=None, 
             waited += 1
             if waited >= recipe.patience:
                 break
+        if time_budget_s is not None and time.monotonic() - t0 >= time_budget_s:
+            break
     net.load_state_dict(best_state)
     net.eval()
     return net, {

@@ -90,6 +90,13 @@ class TrainConfig:
     # torch.compile of both networks (minutes of compiling first, worth it on long runs).
     cuda_batch_scale: int = 8
     compile: bool = False
+    # "joint": stage 2 trains in the same epoch loop as stage 1. "crops": stage 1 alone in the loop
+    # (with `crops_landmark_share` of the time budget), then stage 2 by modeling.ml.crops' recipe on
+    # the same cached crops (class-balanced sampling, early stopping on balanced accuracy on the
+    # validation patients), which converges in minutes on a CPU where the joint loop's grader
+    # stopped early on a noisy validation loss and suggested one grade everywhere.
+    grader_recipe: str = "joint"
+    crops_landmark_share: float = 0.7
 
 
 def config_from_dict(d: dict) -> TrainConfig:
@@ -536,7 +543,11 @@ def main(
     weights = class_balance_weights(train, cfg.class_balance)
     train_t, monitor_t = to_tensors(train, device), to_tensors(monitor, device)
 
-    active = {"landmark": True, "grading": True}
+    crops_recipe = cfg.grader_recipe == "crops"
+    if cfg.grader_recipe not in ("joint", "crops"):
+        raise ValueError(f"grader_recipe must be 'joint' or 'crops', not {cfg.grader_recipe!r}")
+    landmark_budget = cfg.time_budget_s * cfg.crops_landmark_share if crops_recipe and cfg.time_budget_s else cfg.time_budget_s
+    active = {"landmark": True, "grading": not crops_recipe}
     best = {"landmark": math.inf, "grading": math.inf}
     best_state = {"landmark": copy.deepcopy(model.landmark_net.state_dict()),
                   "grading": copy.deepcopy(model.grading_net.state_dict())}
@@ -551,8 +562,8 @@ def main(
             # Cosine decay over whichever budget runs out first, epochs or wall time, so a
             # time-bounded run still ends on a small learning rate. Short linear warm-up.
             progress = (epoch - 1 + frac) / cfg.epochs
-            if cfg.time_budget_s:
-                progress = max(progress, (time.monotonic() - t_start) / cfg.time_budget_s)
+            if landmark_budget:
+                progress = max(progress, (time.monotonic() - t_start) / landmark_budget)
             warm = min(1.0, (epoch - 1 + frac) / 2.0 + 0.05)
             return warm * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
@@ -575,12 +586,19 @@ def main(
         history.append(log)
         if on_epoch is not None:
             on_epoch(epoch, log)
-        out_of_time = cfg.time_budget_s is not None and time.monotonic() - t_start >= cfg.time_budget_s
+        out_of_time = landmark_budget is not None and time.monotonic() - t_start >= landmark_budget
         if out_of_time or not any(active.values()):
             break
 
     model.landmark_net.load_state_dict(best_state["landmark"])
     model.grading_net.load_state_dict(best_state["grading"])
+    grader_report = None
+    if crops_recipe:
+        # The recipe's own grader (crop size, widths and hidden units of `grading`, the rest at
+        # their defaults) replaces the untrained one; the checkpoint stores its config.
+        model.grading_net, grader_report = _crops_grader(cfg, train, monitor, scheme, history, on_epoch, t_start)
+        model.grading_net.to(device)
+        best_epoch["grading"] = grader_report["best_epoch"]
     model.eval()
     metrics: dict[str, Any] = {
         "best_epoch": best_epoch,
@@ -592,6 +610,8 @@ def main(
         "hands": {"train": len(train), "val": len(val), "test": len(test)},
         "held_out": bool(len(val) or len(test)),
     }
+    if grader_report is not None:
+        metrics["grader"] = {"recipe": "crops", **grader_report}
     for name, part in (("val", val), ("test", test)):
         raw = [r for r in part.raw if r is not None]
         if raw:
@@ -601,6 +621,35 @@ def main(
     if cfg.out:
         save_checkpoint(ckpt, cfg.out)
     return ckpt
+
+
+def _crops_grader(cfg: TrainConfig, train: HandDataset, monitor: HandDataset, scheme: dict, history: list[dict],
+                  on_epoch: Callable[[int, dict], None] | None, t_start: float) -> tuple[torch.nn.Module, dict]:
+    """Stage 2 by modeling.ml.crops' recipe on the training hands' cached crops (cut at their
+    landmarks, as the joint loop's), early-stopped on the hands stage 1 is monitored on (the
+    validation patients, or the training hands when there are none), within what is left of the
+    time budget, on the CPU. Each of its epochs is logged and reported through `on_epoch` after
+    stage 1's, so progress and cancellation work as in the joint loop. Returns the best network and
+    the recipe's report (learning curve, best epoch)."""
+    from .crops import CropRecipe, train_grader  # crops imports this module
+
+    recipe = CropRecipe(
+        crop_size=cfg.grading.crop_size, crop_scale=cfg.crop_scale, context_factor=cfg.context_factor,
+        widths=tuple(cfg.grading.widths), hidden=cfg.grading.hidden, max_epochs=cfg.epochs, batch=cfg.grading_batch,
+        lr=cfg.grading_lr, weight_decay=cfg.weight_decay, balance=cfg.class_balance, seed=cfg.seed, augment=cfg.crop_augment,
+    )
+
+    def log(point: dict) -> None:
+        row = {"epoch": len(history) + 1, "stage": "grading", "grading_epoch": point["epoch"],
+               "grading_train_loss": point["train_loss"], "grading_held_out_balanced_accuracy": point["held_out_balanced_accuracy"],
+               "seconds": point["seconds"] - sum(r["seconds"] for r in history if r.get("stage") == "grading")}
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row["epoch"], row)
+
+    left = None if cfg.time_budget_s is None else max(cfg.time_budget_s - (time.monotonic() - t_start), 1.0)
+    net, report = train_grader(train, scheme, recipe, log=log, time_budget_s=left, held_out=monitor)
+    return net, report
 
 
 def device_config(cfg: TrainConfig) -> TrainConfig:

@@ -73,3 +73,23 @@ def test_two_graded_hands_of_one_held_out_patient_still_train():
     assert ckpt["metrics"]["hands"] == {"train": 24, "val": 0, "test": 0} and ckpt["metrics"]["held_out"] is False
     first = ckpt["history"][0]
     assert math.isfinite(first["grading_val_loss"]) and math.isfinite(first["erosion_weighted_accuracy"])
+
+
+def test_the_crops_grader_recipe_trains_stage_two_after_stage_one_and_logs_its_epochs():
+    torch.set_num_threads(1)
+    cfg = tiny_config(epochs=2, grader_recipe="crops")
+    seen = []
+    ckpt = main(cfg, toy_samples(12, seed=4), on_epoch=lambda e, log: seen.append((e, log.get("stage"))))
+    history = ckpt["history"]
+    stage_one = [row for row in history if row.get("stage") != "grading"]
+    stage_two = [row for row in history if row.get("stage") == "grading"]
+    # Stage 1 alone in the loop, then the grader's own epochs, numbered on after it.
+    assert len(stage_one) == 2 and all("grading_train_loss" not in row for row in stage_one)
+    assert stage_two and [row["grading_epoch"] for row in stage_two] == list(range(1, len(stage_two) + 1))
+    assert [e for e, _ in seen] == list(range(1, len(history) + 1))
+    grader = ckpt["metrics"]["grader"]
+    assert grader["recipe"] == "crops" and grader["epochs_run"] == len(stage_two) <= cfg.epochs
+    assert ckpt["metrics"]["best_epoch"]["grading"] == grader["best_epoch"]
+    # The checkpoint holds the recipe's grader, and it reloads to grade every test hand.
+    assert ckpt["config"]["grading"]["crop_size"] == cfg.grading.crop_size
+    assert ckpt["metrics"]["test"]["erosion"]["n"] > 0

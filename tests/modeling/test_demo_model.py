@@ -115,3 +115,42 @@ def test_build_trains_on_the_consensus_and_names_held_out_patients_by_build_proj
     )
     with pytest.raises(ValueError, match="exists already"):
         demo_model_build(out=out, slug="build", patients=6, seed=2, epochs=1, time_budget_s=5, num_threads=1, log=lambda _: None)
+
+
+@pytest.mark.django_db
+def test_background_seed_installs_the_pretrained_version_first_and_predicts_every_film_once(schemes, django_capture_on_commit_callbacks):
+    from modeling.demo import DemoPlan, demo_seed_rest
+    from modeling.models import Prediction
+    from modeling.services import suggestions_predict
+
+    with django_capture_on_commit_callbacks(execute=False):
+        project = demo_seed(slug="demo-bg", train_model=True, background=True, patients=3, read_radiographs=2, seed=3, config=SMALL).project
+    # Before the demo serves: films, no model (torch stays out of the first seconds).
+    assert not ModelVersion.objects.filter(project=project).exists()
+
+    plan = DemoPlan(patients=3, read_radiographs=2, read_feet=1, seed=3, feet=False, train_model=True, config=SMALL)
+    # The worker's task; the inference it queues never runs here, as if the films were all added
+    # after it: the task's own last pass gives them their suggestions.
+    with django_capture_on_commit_callbacks(execute=False):
+        demo_seed_rest(project_id=project.pk, plan=plan, model_first=True)
+    version = ModelVersion.objects.get(project=project, number=1)
+    assert version.status == ModelVersion.Status.ACTIVE and "pretrained" in version.metrics
+    unread = Radiograph.objects.filter(project=project).exclude(status=Radiograph.Status.READ)
+    assert unread.count() == 4
+    for radiograph in unread:
+        assert Suggestion.objects.filter(radiograph=radiograph, model_version=version).count() == 31
+    assert not Suggestion.objects.filter(radiograph__status=Radiograph.Status.READ).exists()
+
+    # Only films without this version's prediction are predicted again; the others stay as they were.
+    gone = unread.first()
+    Prediction.objects.filter(radiograph=gone).delete()
+    Suggestion.objects.filter(radiograph=gone).delete()
+    kept = dict(Prediction.objects.filter(model_version=version).values_list("radiograph_id", "pk"))
+    assert suggestions_predict(model_version_id=version.pk, only_missing=True) == 1
+    assert {r: p for r, p in Prediction.objects.filter(model_version=version).values_list("radiograph_id", "pk") if r != gone.pk} == kept
+    # One retraining on the readers' consensus, however often the rest of the seed runs.
+    with django_capture_on_commit_callbacks(execute=False):
+        assert demo_seed_rest(project_id=project.pk, plan=plan, model_first=True) == 0
+    assert [(v.number, v.status) for v in ModelVersion.objects.filter(project=project).order_by("number")] == [
+        (1, "active"), (2, "training"),
+    ]

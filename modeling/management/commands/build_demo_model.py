@@ -36,4 +36,7 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(summary)
+        self.stdout.write(
+            "The lines to put in README.md's text block under \"The demo's pre-trained model\" (its test "
+            "checks them against the checkpoint), replacing the block's lines:\n\n" + summary
+        )
