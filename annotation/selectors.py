@@ -9,8 +9,11 @@ Who sees what:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -120,6 +123,75 @@ def assignment_get_for_reader(*, user: User, assignment_id: int) -> Assignment |
         .order_by()
         .first()
     )
+
+
+@dataclass(frozen=True)
+class SaveTarget:
+    """What a grade save needs of its assignment, and the scored areas of its radiograph by code."""
+
+    assignment: Assignment
+    areas: dict[str, JointArea]
+
+
+# (scheme id, body part) -> (fingerprint of those area rows, their areas by code). Areas are data
+# loaded by migrations, never edited through the app, yet a migration, an admin or a test may still
+# change or reload them: an entry serves only while the database's fingerprint of every column of
+# every row it was built from is unchanged, so it can never answer stale or another scheme's rows.
+_AREAS_CACHE: dict[tuple[int, str], tuple[str, dict[str, JointArea]]] = {}
+
+
+def _save_target_sql() -> str:
+    assignment, radiograph, project, membership, area = (
+        model._meta.db_table for model in (Assignment, Radiograph, Project, Membership, JointArea)
+    )
+    # The database fingerprints the area rows in the same statement, so a cached entry is checked
+    # without a query of its own; PostgreSQL only (SQLite has no md5): elsewhere nothing is cached.
+    stamp = (
+        f"(SELECT md5(string_agg(ja::text, ',' ORDER BY ja.id)) FROM {area} ja "
+        f"WHERE ja.scheme_id = p.scheme_id AND ja.body_part = r.body_part)"
+        if connection.vendor == "postgresql"
+        else "NULL"
+    )
+    # The worklist's visibility (the reader's own assignment in a project they belong to) in one
+    # lean statement: the ORM's compilation of the joined lookup cost a save more CPU than any of
+    # its writes.
+    return (
+        f"SELECT a.id, a.reader_id, a.radiograph_id, a.status, r.body_part, p.scheme_id, {stamp} "
+        f"FROM {assignment} a JOIN {radiograph} r ON r.id = a.radiograph_id JOIN {project} p ON p.id = r.project_id "
+        f"WHERE a.id = %s AND a.reader_id = %s "
+        f"AND EXISTS (SELECT 1 FROM {membership} m WHERE m.project_id = r.project_id AND m.user_id = %s)"
+    )
+
+
+def save_target_for_reader(*, user: User, assignment_id: int) -> SaveTarget:
+    """The reader's own assignment, as `assignment_get_own` finds it, with its radiograph's scored
+    areas by code; Http404 otherwise. The assignment carries only its id, reader, radiograph and
+    status: all a save reads of it."""
+    if not user.is_authenticated:
+        raise Http404(_("No such assignment."))
+    with connection.cursor() as cursor:
+        cursor.execute(_save_target_sql(), [assignment_id, user.pk, user.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404(_("No such assignment."))
+    pk, reader_id, radiograph_id, status, body_part, scheme_id, stamp = row
+    assignment = Assignment.from_db(
+        connection.alias, ["id", "reader_id", "radiograph_id", "status"], [pk, reader_id, radiograph_id, status]
+    )
+    return SaveTarget(assignment=assignment, areas=areas_by_code(scheme_id=scheme_id, body_part=body_part, stamp=stamp))
+
+
+def areas_by_code(*, scheme_id: int, body_part: str, stamp: str | None) -> dict[str, JointArea]:
+    """The scheme's areas of one body part by code; served from memory while `stamp` (the
+    database's fingerprint of those rows, None where there is none) matches the cached one."""
+    key = (scheme_id, body_part)
+    cached = _AREAS_CACHE.get(key)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    areas = {area.code: area for area in JointArea.objects.filter(scheme_id=scheme_id, body_part=body_part)}
+    if stamp is not None:
+        _AREAS_CACHE[key] = (stamp, areas)
+    return areas
 
 
 def assignment_get_own(*, user: User, assignment_id: int) -> Assignment:
