@@ -62,3 +62,15 @@ def test_areas_reloaded_with_new_ids_are_served_with_the_new_ids(world, larsen_r
     assert set(after) == set(before)
     assert after["pip_E__2"].pk != before["pip_E__2"].pk
     assert after["pip_E__2"].pk == JointArea.objects.get(scheme=scheme, body_part="hand", code="pip_E__2").pk
+
+
+def test_the_save_answers_exactly_what_the_own_grade_serializer_gives_for_the_stored_rows(world):
+    from annotation.serializers import OwnGradeSerializer
+
+    client = client_for(world.users["reader_a"])
+    save(client, world.a_own, [{"area": "pip_E__2", "value": 2, "version": 0}])
+    answer = save(client, world.a_own, [{"area": "pip_E__2", "value": 3, "version": 1}, {"area": "mcp_J__3", "value": 1, "version": 0}])
+    assert answer.status_code == 200
+    stored = Grade.objects.filter(assignment=world.a_own).select_related("area")
+    expected = {row["area"]: dict(row) for row in OwnGradeSerializer(stored, many=True).data}
+    assert {row["area"]: row for row in answer.json()["grades"]} == expected
