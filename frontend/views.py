@@ -12,12 +12,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from annotation import selectors
+from annotation.joint_labels import short_label
 from annotation.models import Assignment
 from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
 from annotation.series import is_paired, series_rows
 
 from . import series, visits
-from .scoresheet import score_rows, short_label
+from .scoresheet import score_rows
 from .templatetags.ra_labels import side_label
 
 
