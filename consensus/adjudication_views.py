@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods
 
+from annotation.joint_labels import short_label
 from annotation.models import Radiograph
 from annotation.selectors import landmark_list_for
 from annotation.serializers import LandmarkSerializer
@@ -66,11 +67,13 @@ def adjudication_viewer(request: HttpRequest, project_id: int, radiograph_id: in
     link = lambda item: viewer_url(project_id=project.pk, radiograph_id=item.radiograph_id, area_code=item.area_code) if item else None  # noqa: E731
     radiograph, area = detail.radiograph, detail.area
     model_version, suggestion = _model_suggestion(radiograph, area.code)
+    landmarks = LandmarkSerializer(landmark_list_for(radiograph=radiograph, user=request.user), many=True).data
     config = {
         "width": radiograph.width,
         "height": radiograph.height,
         "joint": area.joint.name,
-        "landmarks": LandmarkSerializer(landmark_list_for(radiograph=radiograph, user=request.user), many=True).data,
+        "landmarks": landmarks,
+        "short_labels": {point["joint"]: short_label(point["joint"]) for point in landmarks},
         "max_grade": area.max_grade,
         "urls": {
             "display_image": reverse("api-radiograph-rendition", args=[radiograph.pk, "display"]),

@@ -41,17 +41,6 @@ JOINT_LABELS = (
     gettext_noop("Genant total"),
 )
 
-# Marker labels on the image must be short enough not to cover the neighbouring joint.
-SHORT_LABELS = {
-    "ip1": "IP", "cmc1": "CMC1", "mul": "TRP", "nav": "SCA", "lunate": "LUN", "radius": "RAD", "ulna": "ULN",
-    "mna": "MNA", "capnlun": "CNL", "radcar": "RC", "mtp_ip": "IP",
-}
-
-
-def short_label(joint_name: str) -> str:
-    return SHORT_LABELS.get(joint_name, joint_name.upper())
-
-
 def score_rows(areas: Sequence[JointArea]) -> list[dict]:
     """Group headings and one row per joint; a dimension the scheme does not score is None ("X")."""
     joints: dict[str, dict] = {}

@@ -12,12 +12,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from annotation import selectors
+from annotation.joint_labels import short_label
 from annotation.models import Assignment
 from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
 from annotation.series import is_paired, series_rows
 
 from . import series, visits
-from .scoresheet import score_rows, short_label
+from .scoresheet import score_rows
+from .templatetags.ra_labels import side_label
 
 
 @login_required
@@ -106,7 +108,11 @@ def workspace(request: HttpRequest, assignment_id: int) -> HttpResponse:
         "short_labels": {area.joint.name: short_label(area.joint.name) for area in areas},
         "landmarks": LandmarkSerializer(landmarks, many=True).data,
         "grades": OwnGradeSerializer(assignment.grades.select_related("area"), many=True).data,
-        "visit_totals": selectors.visit_totals_for_reader(user=request.user, assignment=assignment),
+        # Each other film of the visit named in words ("Left foot"), so its note says which one it is.
+        "visit_totals": [
+            {**other, "label": side_label(other)}
+            for other in selectors.visit_totals_for_reader(user=request.user, assignment=assignment)
+        ],
         "urls": {
             "grades": reverse("api-grade-bulk-save", args=[assignment.pk]),
             "submit": reverse("api-assignment-submit", args=[assignment.pk]),

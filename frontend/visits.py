@@ -13,10 +13,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from annotation import selectors
+from annotation.joint_labels import short_label
 from annotation.models import Assignment, JointArea
 from annotation.serializers import AssignmentSummarySerializer, LandmarkSerializer, OwnGradeSerializer
 
-from .scoresheet import score_rows, short_label
+from .scoresheet import score_rows
 
 BODY_PART_NAMES = {"hand": gettext_noop("Hands"), "foot": gettext_noop("Feet")}
 

@@ -13,9 +13,11 @@ register = template.Library()
 
 @register.filter
 def side_label(radiograph) -> str:
-    """ "Left hand", "Right foot", ... for a radiograph (or anything with laterality and body_part)."""
-    left = getattr(radiograph, "laterality", "") == "L"
-    if getattr(radiograph, "body_part", "hand") == "foot":
+    """ "Left hand", "Right foot", ... for a radiograph (or anything with laterality and body_part,
+    attributes or keys)."""
+    field = radiograph.get if isinstance(radiograph, dict) else lambda name, default: getattr(radiograph, name, default)
+    left = field("laterality", "") == "L"
+    if field("body_part", "hand") == "foot":
         return gettext("Left foot") if left else gettext("Right foot")
     return gettext("Left hand") if left else gettext("Right hand")
 

@@ -120,3 +120,15 @@ def test_the_consensus_csv_names_the_run_by_the_version_the_pages_show(disputes)
     rows = list(csv.DictReader(io.StringIO(exports.consensus_long_csv(project=disputes.alpha))))
     assert {row["run"] for row in rows if row["dimension"] == "erosion"} == {"2"}
     assert {row["run"] for row in rows if row["dimension"] == "jsn"} == {"1"}
+
+
+def test_the_viewer_labels_its_markers_as_the_readers_workspace_does(client, disputes):
+    from annotation.models import Joint, Landmark
+
+    joints = {joint.name: joint for joint in Joint.objects.filter(scheme=disputes.alpha.scheme, name__in=["pip2", "ip1"])}
+    Landmark.objects.bulk_create(
+        Landmark(radiograph=disputes.r1, joint=joint, x=10.0, y=20.0, source=Landmark.Source.IMPORT) for joint in joints.values()
+    )
+    client.force_login(disputes.users["lead"])
+    config = client.get(_viewer(disputes, "pip_E__2")).context["config"]
+    assert config["short_labels"] == {"pip2": "PIP2", "ip1": "IP"}

@@ -135,3 +135,16 @@ def test_workspace_speaks_russian_in_templates_and_scripts(client, world):
     catalog = client.get(reverse("javascript-catalog"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert "Saving\\u2026" in catalog or "Saving…" in catalog
     assert "\\u0421\\u043e\\u0445\\u0440\\u0430\\u043d\\u0435\\u043d\\u0438\\u0435" in catalog or "Сохранение" in catalog
+
+
+def test_the_workspace_names_each_other_film_of_the_visit_in_words(client, world):
+    from tests.conftest import make_radiograph
+
+    left = make_radiograph(world.alpha, "ALPHA-PSEUDO-001", laterality="L")  # same patient and visit as r1
+    (mine_left,) = services.assignments_create(radiograph=left, readers=[world.users["reader_a"]])
+    _grade(mine_left, world.users["reader_a"], pip_E__2=3)
+    client.force_login(world.users["reader_a"])
+    config = _config(client.get(reverse("workspace", args=[world.a_own.pk])))
+    assert [(other["label"], other["graded"], other["areas"]) for other in config["visit_totals"]] == [("Left hand", 1, 31)]
+    config = _config(client.get(reverse("workspace", args=[world.a_own.pk]), HTTP_ACCEPT_LANGUAGE="ru"))
+    assert [other["label"] for other in config["visit_totals"]] == ["Левая кисть"]

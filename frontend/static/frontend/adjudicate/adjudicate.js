@@ -20,7 +20,7 @@ const viewer = new Viewer({
   height: config.height,
   displayUrl: config.urls.display_image,
   fullUrl: config.urls.full_image,
-  shortLabels: {},
+  shortLabels: config.short_labels,
   filter: document.getElementById("window-level"),
   editable: false,
 });

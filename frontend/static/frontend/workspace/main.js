@@ -283,7 +283,7 @@ function renderTotals() {
     $('[data-total="visit"]').textContent = totals.image + others;
     for (const other of config.visit_totals) {
       if (other.graded < other.areas) {
-        notes.push(interpolate(gettext("Other image of this visit: %(graded)s/%(areas)s graded."), other));
+        notes.push(interpolate(gettext("%(label)s of this visit: %(graded)s/%(areas)s graded."), other));
       }
     }
   }
