@@ -222,6 +222,8 @@ def _assignment_status_locked(assignment_id: int) -> str | None:
 
 
 def _grades_locked(assignment_id: int, area_ids: Sequence[int]) -> list[Grade]:
+    if not area_ids:  # "IN ()" is no SQL
+        return []
     # updated_at is left out: a save overwrites it on every grade it edits.
     columns = ["id", "assignment_id", "area_id", "value", "source", "version"]
     with connection.cursor() as cursor:
@@ -234,6 +236,8 @@ def _grades_locked(assignment_id: int, area_ids: Sequence[int]) -> list[Grade]:
 
 
 def _served_labels(assignment_id: int, area_ids: Sequence[int]) -> dict[int, int]:
+    if not area_ids:
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT area_id, label FROM {ServedSuggestion._meta.db_table} "
@@ -252,6 +256,8 @@ def _grade_changes_insert(
     rows = [
         (grade.pk, changed_by_id, stamp, old, grade.value, grade.source, grade.version) for grade, old in zip(grades, old_values)
     ]
+    if not rows:
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (grade_id, changed_by_id, changed_at, old_value, new_value, source, version) VALUES "

@@ -74,3 +74,10 @@ def test_the_save_answers_exactly_what_the_own_grade_serializer_gives_for_the_st
     stored = Grade.objects.filter(assignment=world.a_own).select_related("area")
     expected = {row["area"]: dict(row) for row in OwnGradeSerializer(stored, many=True).data}
     assert {row["area"]: row for row in answer.json()["grades"]} == expected
+
+
+def test_a_save_of_no_cells_starts_the_read_and_writes_nothing(world):
+    # The visit form's submit saves each film's pending cells, which may be none for a film.
+    assert services.grade_bulk_save(assignment=world.a_own, user=world.users["reader_a"], items=[]) == []
+    world.a_own.refresh_from_db()
+    assert world.a_own.status == "in_progress" and not Grade.objects.filter(assignment=world.a_own).exists()
