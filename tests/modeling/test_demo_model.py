@@ -13,6 +13,7 @@ import torch
 from annotation.models import Radiograph
 from modeling.demo import demo_seed
 from modeling.demo_model import DEMO_MODEL_PATH, demo_model_build, demo_model_describe, demo_model_install
+from modeling.ml.body_parts import checkpoint_body_parts, part_checkpoint
 from modeling.ml.phantoms import PhantomConfig
 from modeling.ml.train import load_checkpoint
 from modeling.models import ModelVersion, Suggestion, TrainingRun
@@ -103,15 +104,25 @@ def test_an_unreadable_or_foreign_checkpoint_is_skipped(schemes, tmp_path):
 def test_build_trains_on_the_consensus_and_names_held_out_patients_by_build_project(schemes, tmp_path):
     out = tmp_path / "model.pt"
     summary = demo_model_build(out=out, slug="build", patients=6, seed=2, epochs=1, time_budget_s=5, num_threads=1,
-                               log=lambda _: None, phantoms=SMALL)
+                               foot_time_budget_s=3, log=lambda _: None, phantoms=SMALL)
     checkpoint = load_checkpoint(out)
-    assert "held-out" in summary or "no held-out" in summary
     version = ModelVersion.objects.get(project__slug="build")
     assert version.label_source == ModelVersion.LabelSource.CONSENSUS and len(version.consensus_run_ids) == 2
-    ids = [p for part in checkpoint["split"].values() for p in part]
-    assert ids and all(re.fullmatch(r"build/DEMO-\d{3}", p) for p in ids)
+    # Every film of the build is read: both hands and both feet of each patient train their part.
+    assert Radiograph.objects.filter(project=version.project, status=Radiograph.Status.READ).count() == 24
+    assert checkpoint_body_parts(checkpoint) == ["hand", "foot"]
+    # The feet train within their own budget, the hands within theirs.
+    assert [part_checkpoint(checkpoint, p)["config"]["time_budget_s"] for p in ("hand", "foot")] == [5, 3]
+    for part, films in (("hand", "hands"), ("foot", "feet")):
+        part_ckpt = part_checkpoint(checkpoint, part)
+        ids = [p for split in part_ckpt["split"].values() for p in split]
+        assert ids and all(re.fullmatch(r"build/DEMO-\d{3}", p) for p in ids)
+        truth = checkpoint["metrics"]["body_parts"][part]["test_truth"]
+        assert truth["hands"] == 2 * len(part_ckpt["split"].get("test", []))
+        assert f"{films}: {part_ckpt['metrics']['hands']}" in summary
     assert checkpoint["provenance"]["command"] == (
-        "manage.py build_demo_model --project build --patients 6 --seed 2 --epochs 1 --time-budget 5 --threads 1"
+        "manage.py build_demo_model --project build --patients 6 --seed 2 --epochs 1 --time-budget 5"
+        " --foot-time-budget 3 --threads 1"
     )
     with pytest.raises(ValueError, match="exists already"):
         demo_model_build(out=out, slug="build", patients=6, seed=2, epochs=1, time_budget_s=5, num_threads=1, log=lambda _: None)
@@ -154,3 +165,4 @@ def test_background_seed_installs_the_pretrained_version_first_and_predicts_ever
     assert [(v.number, v.status) for v in ModelVersion.objects.filter(project=project).order_by("number")] == [
         (1, "active"), (2, "training"),
     ]
+
