@@ -37,6 +37,22 @@ def test_committed_checkpoint_is_small_and_carries_held_out_figures_with_their_c
     assert checkpoint["metrics"]["test_truth"]["hands"] == test["hands"]
 
 
+def test_committed_checkpoint_has_a_foot_model_with_held_out_figures_against_consensus_and_truth():
+    checkpoint = load_checkpoint(DEMO_MODEL_PATH)
+    assert checkpoint_body_parts(checkpoint) == ["hand", "foot"]
+    foot = part_checkpoint(checkpoint, "foot")
+    assert not set(foot["split"]["test"]) & set(foot["split"]["train"])
+    assert all(re.fullmatch(r"demo-model/DEMO-\d{3}", p) for p in foot["split"]["test"])
+    figures = checkpoint["metrics"]["body_parts"]["foot"]
+    # Both feet of every held-out patient, six erosion and six JSN areas each, erosion on 0-10.
+    for key in ("test", "test_truth"):
+        assert figures[key]["hands"] == 2 * len(foot["split"]["test"]) >= 10
+        for dimension in ("erosion", "jsn"):
+            assert figures[key][dimension]["n"] == 6 * figures[key]["hands"]
+            assert -1.0 <= figures[key][dimension]["qwk"] <= 1.0
+    assert checkpoint["metrics"]["body_parts"]["hand"]["test_truth"] == checkpoint["metrics"]["test_truth"]
+
+
 def test_the_readme_states_the_committed_checkpoints_figures():
     # Rebuilding the checkpoint without updating the README's figures fails here.
     figures = demo_model_describe(load_checkpoint(DEMO_MODEL_PATH))
@@ -166,3 +182,26 @@ def test_background_seed_installs_the_pretrained_version_first_and_predicts_ever
         (1, "active"), (2, "training"),
     ]
 
+
+@pytest.mark.django_db
+def test_background_seed_gives_unread_foot_films_0_to_10_erosion_suggestions_from_the_pretrained_version(
+    schemes, django_capture_on_commit_callbacks
+):
+    from modeling.demo import DemoPlan, demo_seed_rest
+
+    args = dict(patients=2, read_radiographs=2, read_feet=1, seed=3, config=SMALL)
+    with django_capture_on_commit_callbacks(execute=False):
+        project = demo_seed(slug="demo-feet-bg", train_model=True, background=True, feet=True, **args).project
+    with django_capture_on_commit_callbacks(execute=False):
+        demo_seed_rest(project_id=project.pk, plan=DemoPlan(feet=True, train_model=True, **args), model_first=True)
+    version = ModelVersion.objects.get(project=project, number=1)
+    assert version.status == ModelVersion.Status.ACTIVE and "pretrained" in version.metrics
+    feet = Radiograph.objects.filter(project=project, body_part="foot").exclude(status=Radiograph.Status.READ)
+    assert feet.count() == 3
+    for radiograph in feet:
+        rows = list(Suggestion.objects.filter(radiograph=radiograph, model_version=version).select_related("area"))
+        # The foot model's areas, not the hand model's: six erosion (0-10) and six JSN (0-4).
+        assert len(rows) == 12 and {row.area.body_part for row in rows} == {"foot"}
+        erosion = [row for row in rows if row.area.dimension == "erosion"]
+        assert len(erosion) == 6 and all(row.area.max_grade == 10 and 0 <= row.label <= 10 for row in erosion)
+    assert not Suggestion.objects.filter(radiograph__status=Radiograph.Status.READ).exists()
