@@ -38,4 +38,4 @@ DEMO_MODEL_ENV := DATABASE_URL=sqlite:///$(CURDIR)/var/demo-model/db.sqlite3 MED
 demo-model: install
 	rm -rf var/demo-model && mkdir -p var/demo-model
 	$(DEMO_MODEL_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEMO_MODEL_ENV) $(BIN)/python manage.py build_demo_model --project demo-model --patients 60 --seed 11 --epochs 40 --time-budget 900 --threads 2
+	$(DEMO_MODEL_ENV) $(BIN)/python manage.py build_demo_model --project demo-model --patients 60 --seed 11 --epochs 40 --time-budget 540 --foot-time-budget 240 --threads 2

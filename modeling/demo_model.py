@@ -51,40 +51,44 @@ def demo_model_build(
     epochs: int,
     time_budget_s: float | None,
     num_threads: int | None,
+    foot_time_budget_s: float | None = None,
     log: Callable[[str], Any] = print,
     phantoms: Any = None,
 ) -> str:
-    """Seed a scratch project whose every hand is read by three simulated readers, fuse the grades
-    (Dawid-Skene, as the platform does), train a version on the consensus exactly as `train_model`
-    does, and write its checkpoint to `out` with held-out figures and where it came from.
+    """Seed a scratch project of whole patients whose every film (both hands, both feet) is read by
+    three simulated readers, fuse the grades (Dawid-Skene, as the platform does), train a version
+    on the consensus exactly as `train_model` does (a model per body part), and write its
+    checkpoint to `out` with held-out figures and where it came from.
 
-    `phantoms` (a PhantomConfig) changes the image size, for tests; the demo model uses the default.
-    Held-out figures: the checkpoint's test patients against the consensus (what the platform
-    can know) and against the phantom truth (what a reader of the demo cannot know).
+    `time_budget_s` is the hands' training budget and, unless `foot_time_budget_s` gives the feet
+    their own, the feet's too. `phantoms` (a PhantomConfig) changes the image size, for tests; the
+    demo model uses the default. Held-out figures, per body part: the checkpoint's test patients
+    against the consensus (what the platform can know) and against the phantom truth (what a
+    reader of the demo cannot know).
     """
     from consensus.models import ConsensusRun
     from consensus.services import consensus_compute
-    from modeling.ml.inference import load_model
-    from modeling.ml.train import evaluate_hands, save_checkpoint
+    from modeling.ml.body_parts import checkpoint_body_parts, part_checkpoint
 
-    from .demo import demo_seed
-    from .samples import evaluation_samples
+    from .demo import DEMO_RECIPE, demo_seed
     from .selectors import model_version_checkpoint
     from .services import model_version_request, model_version_train
 
     if Project.objects.filter(slug=slug).exists():
         raise ValueError(f"project '{slug}' exists already: build the demo model on a scratch database")
-    log(f"Seeding {patients} phantom patients, every hand read by three simulated readers ...")
+    log(f"Seeding {patients} phantom patients, every hand and foot read by three simulated readers ...")
     project = demo_seed(slug=slug, patients=patients, read_radiographs=2 * patients, seed=seed, config=phantoms,
-                        severity_max=BUILD_SEVERITY_MAX).project
+                        severity_max=BUILD_SEVERITY_MAX, feet=True, read_feet=2 * patients).project
     for dimension in ("erosion", "jsn"):
         run = consensus_compute(project=project, dimension=dimension, announce=False)
         if run.status != ConsensusRun.Status.OK:
             raise ValueError(f"the {dimension} consensus failed: {run.error}")
-    from .demo import DEMO_RECIPE
 
     config = {**DEMO_RECIPE, **{k: v for k, v in {"time_budget_s": time_budget_s, "num_threads": num_threads}.items() if v is not None}}
-    log(f"Training on the consensus ({epochs} epochs at most, time budget {time_budget_s or 'none'}) ...")
+    if foot_time_budget_s is not None:
+        config["part_time_budget_s"] = {"foot": foot_time_budget_s}
+    log(f"Training on the consensus ({epochs} epochs at most, time budget {time_budget_s or 'none'}"
+        + (f", feet {foot_time_budget_s:g} s" if foot_time_budget_s is not None else "") + ") ...")
     run = model_version_request(project=project, epochs=epochs, config=config, enqueue=False)
     version = model_version_train(run_id=run.pk)
     if version.status == ModelVersion.Status.FAILED:
@@ -92,26 +96,21 @@ def demo_model_build(
 
     checkpoint = model_version_checkpoint(version=version)
     pseudonyms = {str(pk): name for pk, name in Patient.objects.filter(project=project).values_list("pk", "pseudonym")}
-    # Patient ids of a scratch database mean nothing elsewhere: named by pseudonym under the build
-    # project, they can never match a patient of the project that installs the checkpoint.
-    checkpoint["split"] = {
-        part: [f"{slug}/{pseudonyms[str(p)]}" for p in ids] for part, ids in (checkpoint.get("split") or {}).items()
-    }
-    test_patients = {p.split("/", 1)[1] for p in checkpoint["split"].get("test", [])}
-    test = list(
-        Radiograph.objects.filter(project=project, body_part="hand", visit__patient__pseudonym__in=test_patients)
-        .select_related("visit").order_by("pk")
-    )
-    truth_samples = []
-    for radiograph in test:
-        truth = (radiograph.metadata or {}).get("phantom_truth") or {}
-        for sample in evaluation_samples(project=project, radiographs=[radiograph]):
-            sample["targets"] = {(joint, dim): grade for dim, grades in truth.items() for joint, grade in grades.items()}
-            truth_samples.append(sample)
-    checkpoint["metrics"]["test_truth"] = jsonable(evaluate_hands(load_model(checkpoint), truth_samples))
+    by_part = checkpoint.setdefault("metrics", {}).setdefault("body_parts", {})
+    for part in checkpoint_body_parts(checkpoint):
+        part_ckpt = part_checkpoint(checkpoint, part)
+        # Patient ids of a scratch database mean nothing elsewhere: named by pseudonym under the
+        # build project, they can never match a patient of the project that installs the checkpoint.
+        part_ckpt["split"] = {
+            name: [f"{slug}/{pseudonyms[str(p)]}" for p in ids] for name, ids in (part_ckpt.get("split") or {}).items()
+        }
+        log(f"Scoring the held-out {part} films against the phantom truth ...")
+        truth = _test_truth(project=project, checkpoint=part_ckpt, body_part=part)
+        part_ckpt.setdefault("metrics", {})["test_truth"] = truth
+        by_part.setdefault(part, part_ckpt["metrics"])["test_truth"] = truth
     checkpoint["provenance"] = {
         "command": _build_command(project=slug, patients=patients, seed=seed, epochs=epochs,
-                                  time_budget=time_budget_s, threads=num_threads),
+                                  time_budget=time_budget_s, foot_time_budget=foot_time_budget_s, threads=num_threads),
         "patients": patients,
         "seed": seed,
         "labels": "consensus of three simulated readers (Dawid-Skene posteriors)",
@@ -119,30 +118,66 @@ def demo_model_build(
         "consensus_run_ids": version.consensus_run_ids,
         "built_at": timezone.now().isoformat(),
     }
+    from modeling.ml.train import save_checkpoint
+
     save_checkpoint(checkpoint, out)
     log(f"Written to {out} ({out.stat().st_size / 1e6:.1f} MB).")
     return demo_model_describe(checkpoint)
 
 
+def _test_truth(*, project: Project, checkpoint: dict, body_part: str) -> dict:
+    """One body part's model on its held-out films, scored against the phantoms' true grades."""
+    from modeling.ml.inference import load_model
+    from modeling.ml.train import evaluate_hands
+
+    from .samples import evaluation_samples
+
+    test_patients = {p.split("/", 1)[1] for p in (checkpoint.get("split") or {}).get("test", [])}
+    test = list(
+        Radiograph.objects.filter(project=project, body_part=body_part, visit__patient__pseudonym__in=test_patients)
+        .select_related("visit").order_by("pk")
+    )
+    samples = evaluation_samples(project=project, radiographs=test)
+    if len(samples) != len(test):  # a film without consensus or landmarks: pair them one by one
+        pairs = [(r, s) for r in test for s in evaluation_samples(project=project, radiographs=[r])]
+    else:
+        pairs = list(zip(test, samples))
+    for radiograph, sample in pairs:
+        truth = (radiograph.metadata or {}).get("phantom_truth") or {}
+        sample["targets"] = {(joint, dim): grade for dim, grades in truth.items() for joint, grade in grades.items()}
+    return jsonable(evaluate_hands(load_model(checkpoint), [s for _, s in pairs]))
+
+
+# How each body part's films are named in the printed figures (the reports count them as "hands").
+PART_FILMS = {"hand": "hands", "foot": "feet"}
+
+
 def demo_model_describe(checkpoint: dict) -> str:
-    """One paragraph of held-out figures with their counts, for the command line."""
-    metrics = checkpoint.get("metrics") or {}
-    grader = metrics.get("grader") or {}
-    lines = [f"hands: {metrics.get('hands')}, epochs run: {metrics.get('epochs_run')}, "
-             f"training seconds: {metrics.get('train_seconds', 0):.0f}"
-             + (f" (stage 2 by the {grader['recipe']} recipe: {grader.get('epochs_run')} epochs, best {grader.get('best_epoch')})"
-                if grader.get("recipe") else "")]
-    for part, against in (("test", "consensus"), ("test_truth", "phantom truth")):
-        report = metrics.get(part) or {}
-        if not report.get("hands"):
-            lines.append(f"{part}: no held-out hands")
+    """Held-out figures with their counts, a paragraph per body part, for the command line."""
+    top = checkpoint.get("metrics") or {}
+    parts = top.get("body_parts") or {"hand": top}
+    lines = []
+    for part, films in PART_FILMS.items():
+        metrics = top if part == "hand" and "hand" in parts else parts.get(part)
+        if metrics is None:
             continue
-        line = f"held-out test, against the {against}: {report['hands']} hands, localisation {report['localisation_accuracy']:.3f}"
-        for dim in ("erosion", "jsn"):
-            d = report.get(dim) or {}
-            line += (f"; {dim} {d.get('n')} areas: quadratic kappa {d.get('qwk', float('nan')):.3f}, "
-                     f"weighted accuracy {d.get('weighted_accuracy', float('nan')):.3f}, within one {d.get('within_one', float('nan')):.3f}")
-        lines.append(line)
+        grader = metrics.get("grader") or {}
+        lines.append(f"{films}: {metrics.get('hands')}, epochs run: {metrics.get('epochs_run')}, "
+                     f"training seconds: {metrics.get('train_seconds', 0):.0f}"
+                     + (f" (stage 2 by the {grader['recipe']} recipe: {grader.get('epochs_run')} epochs, best {grader.get('best_epoch')})"
+                        if grader.get("recipe") else ""))
+        for key, against in (("test", "consensus"), ("test_truth", "phantom truth")):
+            report = metrics.get(key) or {}
+            if not report.get("hands"):
+                lines.append(f"{key}: no held-out {films}")
+                continue
+            line = (f"held-out test, against the {against}: {report['hands']} {films}, "
+                    f"localisation {report['localisation_accuracy']:.3f}")
+            for dim in ("erosion", "jsn"):
+                d = report.get(dim) or {}
+                line += (f"; {dim} {d.get('n')} areas: quadratic kappa {d.get('qwk', float('nan')):.3f}, "
+                         f"weighted accuracy {d.get('weighted_accuracy', float('nan')):.3f}, within one {d.get('within_one', float('nan')):.3f}")
+            lines.append(line)
     return "\n".join(lines)
 
 

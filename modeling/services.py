@@ -196,7 +196,9 @@ def model_version_train(*, run_id: int) -> ModelVersion:
         if _cancelled(run):
             raise TrainingCancelled("cancelled before the first epoch")
         # One model per body part with samples (hands, feet), in one checkpoint.
-        checkpoint = train_parts(cfg, samples, schemes, on_epoch=on_epoch)
+        # A config may give each body part its own time budget ("part_time_budget_s": {"foot": 180}).
+        checkpoint = train_parts(cfg, samples, schemes, on_epoch=on_epoch,
+                                 time_budgets=version.config.get("part_time_budget_s"))
     except TrainingCancelled:
         version.refresh_from_db()
         return version

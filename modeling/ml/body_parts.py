@@ -80,10 +80,13 @@ def train_parts(
     samples: Iterable[dict],
     schemes: dict[str, Scheme],
     on_epoch: Callable[[int, dict], None] | None = None,
+    time_budgets: dict[str, float] | None = None,
 ) -> dict:
     """Train one model per body part that has samples and a scheme; one combined checkpoint.
 
     `cfg` is a `train.TrainConfig`; each part trains with it, its own scheme and no output path.
+    Each part has the whole `cfg.time_budget_s` unless `time_budgets` gives it its own (seconds
+    by body part), so that a build on a slow machine can give the feet less than the hands.
     `on_epoch(epoch, log)` sees every part's epochs, each log marked with its "body_part"; its
     `epoch` runs on across the parts, scaled so that the last part's last epoch is `cfg.epochs`
     (a progress bar fills once, not once per part), while the log keeps the part's own epoch.
@@ -103,7 +106,8 @@ def train_parts(
                 at = (i * cfg.epochs + epoch) / len(todo)
                 on_epoch(int(at) if at.is_integer() else at, {**metrics, "body_part": part})
 
-        out[part] = main(replace(cfg, scheme=schemes[part], out=None), by_part[part], on_epoch=log)
+        budget = (time_budgets or {}).get(part, cfg.time_budget_s)
+        out[part] = main(replace(cfg, scheme=schemes[part], out=None, time_budget_s=budget), by_part[part], on_epoch=log)
     ckpt = combine_checkpoints(out)
     if getattr(cfg, "out", None):
         save_checkpoint(ckpt, cfg.out)

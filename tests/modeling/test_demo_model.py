@@ -13,6 +13,7 @@ import torch
 from annotation.models import Radiograph
 from modeling.demo import demo_seed
 from modeling.demo_model import DEMO_MODEL_PATH, demo_model_build, demo_model_describe, demo_model_install
+from modeling.ml.body_parts import checkpoint_body_parts, part_checkpoint
 from modeling.ml.phantoms import PhantomConfig
 from modeling.ml.train import load_checkpoint
 from modeling.models import ModelVersion, Suggestion, TrainingRun
@@ -34,6 +35,22 @@ def test_committed_checkpoint_is_small_and_carries_held_out_figures_with_their_c
         assert test[dimension]["n"] == areas_per_hand * test["hands"]
         assert -1.0 <= test[dimension]["qwk"] <= 1.0
     assert checkpoint["metrics"]["test_truth"]["hands"] == test["hands"]
+
+
+def test_committed_checkpoint_has_a_foot_model_with_held_out_figures_against_consensus_and_truth():
+    checkpoint = load_checkpoint(DEMO_MODEL_PATH)
+    assert checkpoint_body_parts(checkpoint) == ["hand", "foot"]
+    foot = part_checkpoint(checkpoint, "foot")
+    assert not set(foot["split"]["test"]) & set(foot["split"]["train"])
+    assert all(re.fullmatch(r"demo-model/DEMO-\d{3}", p) for p in foot["split"]["test"])
+    figures = checkpoint["metrics"]["body_parts"]["foot"]
+    # Both feet of every held-out patient, six erosion and six JSN areas each, erosion on 0-10.
+    for key in ("test", "test_truth"):
+        assert figures[key]["hands"] == 2 * len(foot["split"]["test"]) >= 10
+        for dimension in ("erosion", "jsn"):
+            assert figures[key][dimension]["n"] == 6 * figures[key]["hands"]
+            assert -1.0 <= figures[key][dimension]["qwk"] <= 1.0
+    assert checkpoint["metrics"]["body_parts"]["hand"]["test_truth"] == checkpoint["metrics"]["test_truth"]
 
 
 def test_the_readme_states_the_committed_checkpoints_figures():
@@ -103,15 +120,25 @@ def test_an_unreadable_or_foreign_checkpoint_is_skipped(schemes, tmp_path):
 def test_build_trains_on_the_consensus_and_names_held_out_patients_by_build_project(schemes, tmp_path):
     out = tmp_path / "model.pt"
     summary = demo_model_build(out=out, slug="build", patients=6, seed=2, epochs=1, time_budget_s=5, num_threads=1,
-                               log=lambda _: None, phantoms=SMALL)
+                               foot_time_budget_s=3, log=lambda _: None, phantoms=SMALL)
     checkpoint = load_checkpoint(out)
-    assert "held-out" in summary or "no held-out" in summary
     version = ModelVersion.objects.get(project__slug="build")
     assert version.label_source == ModelVersion.LabelSource.CONSENSUS and len(version.consensus_run_ids) == 2
-    ids = [p for part in checkpoint["split"].values() for p in part]
-    assert ids and all(re.fullmatch(r"build/DEMO-\d{3}", p) for p in ids)
+    # Every film of the build is read: both hands and both feet of each patient train their part.
+    assert Radiograph.objects.filter(project=version.project, status=Radiograph.Status.READ).count() == 24
+    assert checkpoint_body_parts(checkpoint) == ["hand", "foot"]
+    # The feet train within their own budget, the hands within theirs.
+    assert [part_checkpoint(checkpoint, p)["config"]["time_budget_s"] for p in ("hand", "foot")] == [5, 3]
+    for part, films in (("hand", "hands"), ("foot", "feet")):
+        part_ckpt = part_checkpoint(checkpoint, part)
+        ids = [p for split in part_ckpt["split"].values() for p in split]
+        assert ids and all(re.fullmatch(r"build/DEMO-\d{3}", p) for p in ids)
+        truth = checkpoint["metrics"]["body_parts"][part]["test_truth"]
+        assert truth["hands"] == 2 * len(part_ckpt["split"].get("test", []))
+        assert f"{films}: {part_ckpt['metrics']['hands']}" in summary
     assert checkpoint["provenance"]["command"] == (
-        "manage.py build_demo_model --project build --patients 6 --seed 2 --epochs 1 --time-budget 5 --threads 1"
+        "manage.py build_demo_model --project build --patients 6 --seed 2 --epochs 1 --time-budget 5"
+        " --foot-time-budget 3 --threads 1"
     )
     with pytest.raises(ValueError, match="exists already"):
         demo_model_build(out=out, slug="build", patients=6, seed=2, epochs=1, time_budget_s=5, num_threads=1, log=lambda _: None)
@@ -154,3 +181,27 @@ def test_background_seed_installs_the_pretrained_version_first_and_predicts_ever
     assert [(v.number, v.status) for v in ModelVersion.objects.filter(project=project).order_by("number")] == [
         (1, "active"), (2, "training"),
     ]
+
+
+@pytest.mark.django_db
+def test_background_seed_gives_unread_foot_films_0_to_10_erosion_suggestions_from_the_pretrained_version(
+    schemes, django_capture_on_commit_callbacks
+):
+    from modeling.demo import DemoPlan, demo_seed_rest
+
+    args = dict(patients=2, read_radiographs=2, read_feet=1, seed=3, config=SMALL)
+    with django_capture_on_commit_callbacks(execute=False):
+        project = demo_seed(slug="demo-feet-bg", train_model=True, background=True, feet=True, **args).project
+    with django_capture_on_commit_callbacks(execute=False):
+        demo_seed_rest(project_id=project.pk, plan=DemoPlan(feet=True, train_model=True, **args), model_first=True)
+    version = ModelVersion.objects.get(project=project, number=1)
+    assert version.status == ModelVersion.Status.ACTIVE and "pretrained" in version.metrics
+    feet = Radiograph.objects.filter(project=project, body_part="foot").exclude(status=Radiograph.Status.READ)
+    assert feet.count() == 3
+    for radiograph in feet:
+        rows = list(Suggestion.objects.filter(radiograph=radiograph, model_version=version).select_related("area"))
+        # The foot model's areas, not the hand model's: six erosion (0-10) and six JSN (0-4).
+        assert len(rows) == 12 and {row.area.body_part for row in rows} == {"foot"}
+        erosion = [row for row in rows if row.area.dimension == "erosion"]
+        assert len(erosion) == 6 and all(row.area.max_grade == 10 and 0 <= row.label <= 10 for row in erosion)
+    assert not Suggestion.objects.filter(radiograph__status=Radiograph.Status.READ).exists()
