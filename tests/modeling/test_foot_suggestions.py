@@ -14,19 +14,11 @@ from modeling.demo import demo_seed
 from modeling.heatmaps import OVERLAY_SCALE, heatmap_png
 from modeling.ml import acquisition
 from modeling.ml.body_parts import checkpoint_body_parts, part_checkpoint
-from modeling.ml.phantoms import PhantomConfig
 from modeling.models import ModelVersion, TrainingRun
 from modeling.ranking import learning_policy_get, radiograph_scores
 from modeling.training_progress import training_run_payload
 
-SMALL = PhantomConfig(width=192, height=240)
-TINY = {
-    "landmark": {"input_size": [80, 64], "widths": [8, 16]},
-    "grading": {"crop_size": 24, "widths": [8, 16], "hidden": 16, "embed_dim": 4},
-    "num_threads": 1,
-    "val_fraction": 0.0,
-    "test_fraction": 0.0,
-}
+from .test_training_services import SMALL, TINY
 
 
 @pytest.fixture
